@@ -1,0 +1,475 @@
+"""State/national benchmarks, district comparisons and trends (SPEC §4–§5), in pure Polars.
+
+Everything here is a function of the ``district_data_history`` table (schema
+:data:`benchmarking_assets.warehouse.schema.DISTRICT_DATA_HISTORY`) and a school year. Each
+function works on one year at a time, vectorised over every district of the country at once:
+no per-district Python, lazy frames so that Polars reads only the columns and years it needs
+(a ``pl.scan_parquet`` of a 100× national history works as well as an in-memory frame).
+
+Decisions where the SPEC is silent (also in ``docs/metric_definitions.md``):
+
+* ``avg_enrollment`` is kept as a float (the plain mean), not rounded to an integer.
+* A year with no districts at all yields no ``state_benchmarks`` rows (not even ``US``).
+* An absenteeism *observation* is a non-NULL ``chronic_absenteeism_rate``; rows where it is NULL
+  (the CRDC off-years) do not count as observations.
+* ``district_benchmarks`` also carries the district's own values of the five metrics that the
+  SPEC does not list (``absenteeism, graduation, math_proficiency, read_proficiency,
+  expenditure_pp``), so that reports and checks need not re-derive them.
+* Quartile thresholds are compared in exact integer arithmetic, ``4·(rank−1) ≥ 3·(n−1)`` for
+  ``p ≥ 0.75`` and so on, which is what ``PERCENT_RANK`` means without float rounding.
+* Outliers (:func:`compute_district_outliers`) are computed per state, year and metric over the
+  districts with a non-NULL value, only where there are at least :data:`MIN_GROUP_SIZE` of them
+  (as for quartiles); the table keeps only flagged rows (Tukey or robust z), each with the
+  statistics that flagged it. When MAD = 0, ``robust_z`` is NULL and never flags (the Tukey test
+  still can).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import polars as pl
+
+TrendKind = Literal["pct_change", "point_change", "latest_two_observations"]
+
+MIN_GROUP_SIZE = 4
+"""Fewest non-NULL districts in a state for quartile labels and outlier statistics."""
+TREND_YEARS = 3
+ABSENTEEISM_MAX_AGE = 3  # the latest observation must be at or after year − 3
+ABSENTEEISM_MAX_GAP = 4  # … and the one before it at most 4 years older
+TUKEY_K = 1.5
+ROBUST_Z_SCALE = 0.6745
+ROBUST_Z_LIMIT = 3.5
+
+QUARTILE_LABELS = ("well_below", "below", "above", "well_above")
+
+
+def _ratio(numerator: pl.Expr, denominator: pl.Expr) -> pl.Expr:
+    """numerator / denominator, NULL when either is NULL or the denominator ≤ 0 (SPEC §5)."""
+    ok = numerator.is_not_null() & denominator.is_not_null() & (denominator > 0)
+    return pl.when(ok).then(numerator.cast(pl.Float64) / denominator).otherwise(None)
+
+
+_ENROLLMENT = pl.col("enrollment")
+_STUDENT_TEACHER_RATIO = (
+    pl.when(_ENROLLMENT > 0)
+    .then(_ratio(_ENROLLMENT, pl.col("teachers_fte")))
+    .otherwise(None)  # a district with no students has no ratio
+)
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One benchmarked metric: how a district's value and its 3-year trend are derived."""
+
+    name: str  # prefix of the district_benchmarks columns (``{name}_vs_state`` …)
+    state_column: str  # column of state_benchmarks holding the weighted average
+    value: pl.Expr  # the district's value, from one district_data_history row
+    trend_column: str
+    trend_kind: TrendKind
+    trend_base: pl.Expr  # what the trend compares across years (counts for swd/ell)
+    history_columns: tuple[str, ...]  # district_data_history columns the metric reads
+
+
+METRICS: tuple[Metric, ...] = (
+    Metric(
+        "absenteeism",
+        "avg_chronic_absenteeism_rate",
+        pl.col("chronic_absenteeism_rate").cast(pl.Float64),
+        "absenteeism_trend_3yr",
+        "latest_two_observations",
+        pl.col("chronic_absenteeism_rate").cast(pl.Float64),
+        ("chronic_absenteeism_rate",),
+    ),
+    Metric(
+        "graduation",
+        "avg_graduation_rate",
+        pl.col("graduation_rate").cast(pl.Float64),
+        "graduation_trend_3yr",
+        "point_change",
+        pl.col("graduation_rate").cast(pl.Float64),
+        ("graduation_rate",),
+    ),
+    Metric(
+        "student_teacher_ratio",
+        "avg_student_teacher_ratio",
+        _STUDENT_TEACHER_RATIO,
+        "student_teacher_ratio_trend_3yr",
+        "point_change",
+        _STUDENT_TEACHER_RATIO,
+        ("enrollment", "teachers_fte"),
+    ),
+    Metric(
+        "swd_pct",
+        "avg_swd_pct",
+        _ratio(pl.col("spec_ed_students"), _ENROLLMENT) * 100,
+        "swd_trend_3yr",
+        "pct_change",
+        pl.col("spec_ed_students").cast(pl.Float64),
+        ("spec_ed_students", "enrollment"),
+    ),
+    Metric(
+        "ell_pct",
+        "avg_ell_pct",
+        _ratio(pl.col("ell_students"), _ENROLLMENT) * 100,
+        "ell_trend_3yr",
+        "pct_change",
+        pl.col("ell_students").cast(pl.Float64),
+        ("ell_students", "enrollment"),
+    ),
+    Metric(
+        "math_proficiency",
+        "avg_math_proficiency",
+        pl.col("math_proficiency").cast(pl.Float64),
+        "math_proficiency_trend_3yr",
+        "point_change",
+        pl.col("math_proficiency").cast(pl.Float64),
+        ("math_proficiency",),
+    ),
+    Metric(
+        "read_proficiency",
+        "avg_read_proficiency",
+        pl.col("read_proficiency").cast(pl.Float64),
+        "read_proficiency_trend_3yr",
+        "point_change",
+        pl.col("read_proficiency").cast(pl.Float64),
+        ("read_proficiency",),
+    ),
+    Metric(
+        "expenditure_pp",
+        "avg_expenditure_per_pupil",
+        pl.col("expenditure_pp").cast(pl.Float64),
+        "expenditure_pp_trend_3yr",
+        "pct_change",
+        pl.col("expenditure_pp").cast(pl.Float64),
+        ("expenditure_pp",),
+    ),
+)
+METRIC_BY_NAME: dict[str, Metric] = {m.name: m for m in METRICS}
+
+# SPEC §4 lists the trends in this order (not the metric order).
+TREND_ORDER: tuple[str, ...] = (
+    "swd_pct",
+    "ell_pct",
+    "absenteeism",
+    "graduation",
+    "student_teacher_ratio",
+    "math_proficiency",
+    "read_proficiency",
+    "expenditure_pp",
+)
+# Columns of the district's own values: the SPEC's three, then the five it leaves out.
+VALUE_COLUMNS: tuple[str, ...] = (
+    "swd_pct",
+    "ell_pct",
+    "student_teacher_ratio",
+    "absenteeism",
+    "graduation",
+    "math_proficiency",
+    "read_proficiency",
+    "expenditure_pp",
+)
+
+HISTORY_COLUMNS: tuple[str, ...] = (
+    "leaid",
+    "year",
+    "state_code",
+    *dict.fromkeys(c for m in METRICS for c in m.history_columns),
+)
+
+STATE_BENCHMARKS_SCHEMA: dict[str, pl.DataType] = {
+    "state_code": pl.String(),
+    "year": pl.Int32(),
+    "district_count": pl.Int32(),
+    "avg_enrollment": pl.Float64(),
+    **{
+        c: pl.Float64()
+        for c in (
+            "avg_swd_pct",
+            "avg_ell_pct",
+            "avg_chronic_absenteeism_rate",
+            "avg_graduation_rate",
+            "avg_student_teacher_ratio",
+            "avg_math_proficiency",
+            "avg_read_proficiency",
+            "avg_expenditure_per_pupil",
+        )
+    },
+}
+
+DISTRICT_BENCHMARKS_SCHEMA: dict[str, pl.DataType] = {
+    "leaid": pl.String(),
+    "year": pl.Int32(),
+    "state_code": pl.String(),
+    **{c: pl.Float64() for c in VALUE_COLUMNS},
+    **{
+        col: dtype
+        for m in METRICS
+        for col, dtype in (
+            (f"{m.name}_vs_state", pl.Float64()),
+            (f"{m.name}_vs_national", pl.Float64()),
+            (f"{m.name}_quartile_state", pl.String()),
+        )
+    },
+    **{METRIC_BY_NAME[name].trend_column: pl.Float64() for name in TREND_ORDER},
+}
+
+DISTRICT_OUTLIERS_SCHEMA: dict[str, pl.DataType] = {
+    "leaid": pl.String(),
+    "year": pl.Int32(),
+    "state_code": pl.String(),
+    "metric": pl.String(),
+    "value": pl.Float64(),
+    "q1": pl.Float64(),
+    "q3": pl.Float64(),
+    "lower_fence": pl.Float64(),
+    "upper_fence": pl.Float64(),
+    "median": pl.Float64(),
+    "mad": pl.Float64(),
+    "robust_z": pl.Float64(),
+    "is_tukey_outlier": pl.Int32(),  # 0/1: portable across SQLite and PostgreSQL
+    "is_robust_z_outlier": pl.Int32(),
+}
+
+
+def history_years_needed(year: int) -> range:
+    """Years of history the benchmarks of ``year`` read: year − 7 … year.
+
+    The absenteeism trend may compare an observation of year − 3 with one up to 4 years older
+    (CRDC is biennial), so the reach-back is 3 + 4 = 7 years; every other trend needs year − 3.
+    """
+    return range(year - ABSENTEEISM_MAX_AGE - ABSENTEEISM_MAX_GAP, year + 1)
+
+
+def _lazy(history: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
+    return history.lazy() if isinstance(history, pl.DataFrame) else history
+
+
+def district_values(history: pl.LazyFrame | pl.DataFrame, year: int) -> pl.LazyFrame:
+    """leaid, year, state_code, enrollment and each metric's value for the districts of ``year``."""
+    return (
+        _lazy(history)
+        .filter(pl.col("year") == year)
+        .select(
+            "leaid",
+            pl.col("year").cast(pl.Int32),
+            "state_code",
+            pl.col("enrollment"),
+            *[m.value.alias(m.name) for m in METRICS],
+        )
+    )
+
+
+def _average_exprs() -> list[pl.Expr]:
+    """Aggregations of one group (a state, or the nation): SPEC §5's averages."""
+    positive = _ENROLLMENT > 0  # NULL enrollment is NULL here, which filter() drops
+    exprs = [
+        pl.len().cast(pl.Int32).alias("district_count"),
+        _ENROLLMENT.filter(positive).cast(pl.Float64).mean().alias("avg_enrollment"),
+    ]
+    for m in METRICS:
+        ok = positive & pl.col(m.name).is_not_null()
+        weight = _ENROLLMENT.filter(ok).cast(pl.Float64)
+        numerator = (pl.col(m.name) * _ENROLLMENT.cast(pl.Float64)).filter(ok).sum()
+        denominator = weight.sum()
+        exprs.append(
+            pl.when(denominator > 0).then(numerator / denominator).alias(m.state_column)
+        )
+    return exprs
+
+
+def compute_state_benchmarks(history: pl.LazyFrame | pl.DataFrame, year: int) -> pl.DataFrame:
+    """Enrollment-weighted state averages for ``year``, one row per state with districts + US.
+
+    The ``US`` row aggregates every district of the year directly (it is not an average of the
+    state rows), so large states weigh in proportion to their students.
+    """
+    values = district_values(history, year)
+    states = values.group_by("state_code").agg(_average_exprs())
+    nation = values.select(_average_exprs()).with_columns(state_code=pl.lit("US"))
+    return (
+        pl.concat([states.sort("state_code"), nation], how="diagonal")
+        .filter(pl.col("district_count") > 0)
+        .with_columns(year=pl.lit(year, dtype=pl.Int32))
+        .select([pl.col(c).cast(t) for c, t in STATE_BENCHMARKS_SCHEMA.items()])
+        .collect()
+    )
+
+
+def _change(kind: TrendKind, current: pl.Expr, prior: pl.Expr) -> pl.Expr:
+    if kind == "pct_change":
+        return pl.when(prior != 0).then((current - prior) / prior * 100)
+    return current - prior  # NULL when either is NULL
+
+
+def _absenteeism_trend(history: pl.LazyFrame, year: int) -> pl.LazyFrame:
+    """Point change between the two latest absenteeism observations at or before ``year``.
+
+    NULL (row absent) when fewer than two, when the latest is older than year − 3, or when the
+    two are more than 4 years apart: CRDC collects every other year, so the strict year − 3
+    comparison would almost never find a value.
+    """
+    rate = pl.col("chronic_absenteeism_rate").cast(pl.Float64)
+    observations = history.filter(
+        pl.col("year").is_between(year - ABSENTEEISM_MAX_AGE - ABSENTEEISM_MAX_GAP, year)
+        & rate.is_not_null()
+    ).select("leaid", pl.col("year").cast(pl.Int32), rate.alias("rate"))
+    last_two = observations.group_by("leaid").agg(
+        pl.len().alias("n"),
+        pl.col("year").max().alias("latest_year"),
+        pl.col("rate").sort_by("year").last().alias("latest"),
+        pl.col("year").sort().tail(2).first().alias("prior_year"),
+        pl.col("rate").sort_by("year").tail(2).first().alias("prior"),
+    )
+    usable = (
+        (pl.col("n") >= 2)
+        & (pl.col("latest_year") >= year - ABSENTEEISM_MAX_AGE)
+        & (pl.col("latest_year") - pl.col("prior_year") <= ABSENTEEISM_MAX_GAP)
+    )
+    return last_two.filter(usable).select(
+        "leaid", (pl.col("latest") - pl.col("prior")).alias("absenteeism_trend_3yr")
+    )
+
+
+def _quartile_label(value: str) -> pl.Expr:
+    """PERCENT_RANK quartile within state, in exact integer arithmetic (see module notes)."""
+    v = pl.col(value)
+    n = v.count().over("state_code").cast(pl.Int64)
+    below = v.rank("min").over("state_code").cast(pl.Int64) - 1  # rank − 1, ties share lowest
+    span = n - 1
+    return (
+        pl.when(v.is_null() | (n < MIN_GROUP_SIZE))
+        .then(None)
+        .when(4 * below >= 3 * span)
+        .then(pl.lit("well_above"))
+        .when(2 * below >= span)
+        .then(pl.lit("above"))
+        .when(4 * below >= span)
+        .then(pl.lit("below"))
+        .otherwise(pl.lit("well_below"))
+    )
+
+
+def compute_district_benchmarks(
+    history: pl.LazyFrame | pl.DataFrame,
+    state_benchmarks: pl.DataFrame | pl.LazyFrame,
+    year: int,
+) -> pl.DataFrame:
+    """One row per district of ``year``: values, deltas, quartiles within state and trends.
+
+    ``history`` must hold the years :func:`history_years_needed` (more is fine);
+    ``state_benchmarks`` the rows of ``year`` (other years are ignored), including ``US``.
+    """
+    lf = _lazy(history)
+    trended = [m for m in METRICS if m.trend_kind != "latest_two_observations"]
+    prior = (
+        lf.filter(pl.col("year") == year - TREND_YEARS)
+        .select("leaid", *[m.trend_base.alias(f"_prior_{m.name}") for m in trended])
+    )
+    current = (
+        lf.filter(pl.col("year") == year)
+        .select(
+            "leaid",
+            "state_code",
+            *[m.value.alias(m.name) for m in METRICS],
+            *[m.trend_base.alias(f"_base_{m.name}") for m in trended],
+        )
+    )
+    averages = _lazy(state_benchmarks).filter(pl.col("year") == year)
+    state_avg = averages.filter(pl.col("state_code") != "US").select(
+        "state_code", *[pl.col(m.state_column).alias(f"_state_{m.name}") for m in METRICS]
+    )
+    national_avg = averages.filter(pl.col("state_code") == "US").select(
+        *[pl.col(m.state_column).alias(f"_us_{m.name}") for m in METRICS]
+    )
+    # A cross join with an empty US frame would drop every district; use a left join on a
+    # constant key instead so that missing national averages give NULL deltas, not no rows.
+    joined = (
+        current.join(prior, on="leaid", how="left")
+        .join(_absenteeism_trend(lf, year), on="leaid", how="left")
+        .join(state_avg, on="state_code", how="left")
+        .with_columns(_one=pl.lit(1))
+        .join(national_avg.with_columns(_one=pl.lit(1)), on="_one", how="left")
+    )
+    columns: list[pl.Expr] = []
+    for m in METRICS:
+        columns += [
+            (pl.col(m.name) - pl.col(f"_state_{m.name}")).alias(f"{m.name}_vs_state"),
+            (pl.col(m.name) - pl.col(f"_us_{m.name}")).alias(f"{m.name}_vs_national"),
+            _quartile_label(m.name).alias(f"{m.name}_quartile_state"),
+        ]
+    for m in trended:
+        columns.append(
+            _change(m.trend_kind, pl.col(f"_base_{m.name}"), pl.col(f"_prior_{m.name}")).alias(
+                m.trend_column
+            )
+        )
+    return (
+        joined.with_columns(columns, year=pl.lit(year, dtype=pl.Int32))
+        .select([pl.col(c).cast(t) for c, t in DISTRICT_BENCHMARKS_SCHEMA.items()])
+        .sort("leaid")
+        .collect()
+    )
+
+
+def compute_district_outliers(
+    history: pl.LazyFrame | pl.DataFrame, year: int, *, flagged_only: bool = True
+) -> pl.DataFrame:
+    """Districts whose value of a metric is extreme within their state and year.
+
+    Two tests, both recorded so a reader can weigh them: Tukey fences (outside
+    [Q1 − 1.5·IQR, Q3 + 1.5·IQR], type-7 quartiles) and the robust z-score
+    0.6745·(x − median)/MAD with |z| > 3.5 (Iglewicz–Hoaglin). Only groups with at least
+    :data:`MIN_GROUP_SIZE` non-NULL values are tested. With ``flagged_only`` (the table's
+    content) only rows flagged by either test are returned.
+    """
+    group = ["state_code", "metric"]
+    long = (
+        district_values(history, year)
+        .unpivot(
+            index=["leaid", "year", "state_code"],
+            on=[m.name for m in METRICS],
+            variable_name="metric",
+            value_name="value",
+        )
+        .drop_nulls("value")
+    )
+    v = pl.col("value")
+    stats = (
+        long.with_columns(
+            n=pl.len().over(group),
+            q1=v.quantile(0.25, interpolation="linear").over(group),
+            q3=v.quantile(0.75, interpolation="linear").over(group),
+            median=v.quantile(0.5, interpolation="linear").over(group),
+        )
+        .filter(pl.col("n") >= MIN_GROUP_SIZE)
+        .with_columns(
+            mad=(v - pl.col("median")).abs().quantile(0.5, interpolation="linear").over(group)
+        )
+    )
+    iqr = pl.col("q3") - pl.col("q1")
+    flagged = (
+        stats.with_columns(
+            lower_fence=pl.col("q1") - TUKEY_K * iqr,
+            upper_fence=pl.col("q3") + TUKEY_K * iqr,
+            robust_z=pl.when(pl.col("mad") > 0).then(
+                ROBUST_Z_SCALE * (v - pl.col("median")) / pl.col("mad")
+            ),
+        )
+        .with_columns(
+            is_tukey_outlier=((v < pl.col("lower_fence")) | (v > pl.col("upper_fence"))).cast(
+                pl.Int32
+            ),
+            is_robust_z_outlier=(pl.col("robust_z").abs() > ROBUST_Z_LIMIT)
+            .fill_null(False)
+            .cast(pl.Int32),
+        )
+    )
+    if flagged_only:
+        flagged = flagged.filter((pl.col("is_tukey_outlier") + pl.col("is_robust_z_outlier")) > 0)
+    return (
+        flagged.select([pl.col(c).cast(t) for c, t in DISTRICT_OUTLIERS_SCHEMA.items()])
+        .sort("leaid", "metric")
+        .collect()
+    )

@@ -1,0 +1,47 @@
+"""The code location: one ``Definitions`` assembling every layer of the lineage.
+
+raw (state × year) → benchmarks (year) → … ; resources read their settings from the
+environment (SPEC §7) with working defaults.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from benchmarking_assets.benchmarks import benchmarks_assets, benchmarks_checks
+from benchmarking_assets.raw import raw_assets
+from benchmarking_assets.settings import DEFAULTS, default_database_url, env_or
+from benchmarking_assets.sources import EducationDataSource
+from benchmarking_assets.warehouse import Warehouse
+
+raw_job = dg.define_asset_job(
+    "raw_history_job",
+    selection=dg.AssetSelection.groups("raw"),
+    description="Load district_data_history for the chosen state × year partitions.",
+)
+benchmarks_job = dg.define_asset_job(
+    "benchmarks_job",
+    selection=dg.AssetSelection.groups("benchmarks"),
+    description="Recompute state and district benchmarks for the chosen years.",
+)
+
+
+def build_resources() -> dict[str, dg.ConfigurableResource]:
+    return {
+        "warehouse": Warehouse(database_url=env_or("DATABASE_URL", default_database_url())),
+        "education_data": EducationDataSource(
+            source=env_or("EDUCATION_DATA_SOURCE", DEFAULTS["EDUCATION_DATA_SOURCE"]),
+            api_url=env_or("EDUCATION_DATA_API_URL", DEFAULTS["EDUCATION_DATA_API_URL"]),
+        ),
+    }
+
+
+defs = dg.Definitions(
+    assets=[*raw_assets, *benchmarks_assets],
+    asset_checks=[*benchmarks_checks],
+    jobs=[raw_job, benchmarks_job],
+    resources=build_resources(),
+    # One process per run: the multiprocess executor's process per step costs more here
+    # than the steps themselves (see README, "Performance").
+    executor=dg.in_process_executor,
+)

@@ -1,0 +1,360 @@
+"""HTTP client for the Urban Institute Education Data Portal API (pure httpx, no Dagster).
+
+Why it is more than ``httpx.get`` in a loop (facts from ``shared/research/urban_api.md`` §2):
+
+* Pages hold 10,000 rows and ``next`` is a full URL carrying ``page`` and the filters, with the
+  query parameters in any order. We request ``next`` as given (an HTTP client that merges default
+  params can drop ``page`` and re-fetch page 1 forever) and re-add any of our filters it lost,
+  because the API answers an unfiltered query with the whole nation and HTTP 200.
+* The API is slow and flaky under load (0.1–29 s per request, 504s, day-long runs of 500s, 429s):
+  5xx, 429 and transport errors are retried with exponential backoff and jitter, honouring
+  ``Retry-After`` up to a cap; any other 4xx is a caller error and is never retried.
+* Rows received must equal ``count``: a short read would silently lose districts.
+* A truncated or non-JSON body (an HTML challenge page, a cut connection) becomes an error that
+  names the URL, never an empty result.
+
+Requests are paced (one start every ``pace_seconds`` per client) and bounded by a semaphore the
+whole client shares, so parallel fetches of different endpoints stay under ``max_concurrency``.
+``sleep``, ``clock``, ``rng`` and ``transport`` are injectable so tests run fast and exactly.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+
+import httpx
+
+from benchmarking_assets.sources.coverage import Endpoint
+
+DEFAULT_API_URL = "https://educationdata.urban.org/api/v1"
+USER_AGENT = "benchmarking-assets/0.1 (python-httpx)"
+
+ParamValue = str | int
+Row = dict[str, Any]
+
+
+class EducationDataError(Exception):
+    """Base of every error this client raises; ``url`` is the request that failed."""
+
+    def __init__(self, message: str, *, url: str) -> None:
+        super().__init__(f"{message} [url: {url}]")
+        self.url = url
+
+
+class EducationDataHTTPError(EducationDataError):
+    """The API answered with an error status (after retries, for 5xx and 429)."""
+
+    def __init__(self, message: str, *, url: str, status_code: int) -> None:
+        super().__init__(message, url=url)
+        self.status_code = status_code
+
+
+class EducationDataTransportError(EducationDataError):
+    """The request never got a complete answer: connect error, timeout, truncated read."""
+
+
+class EducationDataResponseError(EducationDataError):
+    """The answer was complete but unusable: not JSON, not an API page, a pagination loop."""
+
+
+class EducationDataCountMismatch(EducationDataResponseError):
+    """The rows received across all pages differ from the ``count`` the API announced."""
+
+    def __init__(self, message: str, *, url: str, expected: int, received: int) -> None:
+        super().__init__(message, url=url)
+        self.expected = expected
+        self.received = received
+
+
+class EducationDataCoverageError(EducationDataError):
+    """A year the endpoint does not cover was requested (the API would answer 500)."""
+
+
+@dataclass(frozen=True)
+class Page:
+    url: str
+    count: int
+    next: str | None
+    results: list[Row]
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """Every row of one query, with how many pages it took."""
+
+    url: str  # the first page's URL
+    count: int
+    pages: int
+    results: list[Row]
+
+
+_RETRY_TRANSPORT_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+
+
+class EducationDataClient:
+    """Fetches every page of an API query, politely and with retries. Thread-safe."""
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_API_URL,
+        *,
+        timeout_seconds: float = 90.0,
+        max_retries: int = 4,
+        max_concurrency: int = 4,
+        pace_seconds: float = 0.1,
+        max_retry_after_seconds: float = 60.0,
+        backoff_seconds: float = 1.0,
+        max_backoff_seconds: float = 60.0,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        if max_retries < 0 or max_concurrency < 1 or timeout_seconds <= 0:
+            raise ValueError(
+                "max_retries must be >= 0, max_concurrency >= 1 and timeout_seconds > 0; got "
+                f"{max_retries}, {max_concurrency}, {timeout_seconds}"
+            )
+        self.base_url = base_url.rstrip("/")
+        self.max_retries = max_retries
+        self.max_concurrency = max_concurrency
+        self.pace_seconds = pace_seconds
+        self.max_retry_after_seconds = max_retry_after_seconds
+        self.backoff_seconds = backoff_seconds
+        self.max_backoff_seconds = max_backoff_seconds
+        self._sleep = sleep
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._semaphore = threading.BoundedSemaphore(max_concurrency)
+        self._pace_lock = threading.Lock()
+        self._next_slot = float("-inf")
+        self._count_lock = threading.Lock()
+        self.requests_sent = 0
+        self._http = httpx.Client(
+            transport=transport,
+            timeout=httpx.Timeout(timeout_seconds),
+            follow_redirects=True,
+            headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+            limits=httpx.Limits(max_connections=max_concurrency),
+        )
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> EducationDataClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- queries -------------------------------------------------------------------------------
+    def url_for(self, path: str, params: Mapping[str, ParamValue] | None = None) -> str:
+        url = f"{self.base_url}/{path.lstrip('/')}"
+        return f"{url}?{urlencode(dict(params))}" if params else url
+
+    def fetch_endpoint(
+        self, endpoint: Endpoint, year: int, params: Mapping[str, ParamValue]
+    ) -> FetchResult:
+        """All rows of ``endpoint`` for ``year``; refuses years the endpoint does not cover."""
+        if not endpoint.covers(year):
+            raise EducationDataCoverageError(
+                f"{endpoint.key} does not cover {year} (covered: {min(endpoint.years)}–"
+                f"{max(endpoint.years)} with gaps); the API would answer 500",
+                url=self.url_for(endpoint.path(year), params),
+            )
+        return self.fetch_all(endpoint.path(year), params)
+
+    def fetch_all(self, path: str, params: Mapping[str, ParamValue] | None = None) -> FetchResult:
+        """Follow ``next`` from the first page to the last; check the total against ``count``."""
+        wanted = {k: str(v) for k, v in (params or {}).items()}
+        first_url = self.url_for(path, wanted)
+        url: str | None = first_url
+        seen: set[str] = set()
+        results: list[Row] = []
+        count: int | None = None
+        pages = 0
+        last_page_number = 1
+        while url is not None:
+            if url in seen:
+                raise EducationDataResponseError(f"pagination loops back to {url}", url=first_url)
+            seen.add(url)
+            page = self.get_page(url)
+            pages += 1
+            if count is None:
+                count = page.count
+            elif page.count != count:
+                raise EducationDataCountMismatch(
+                    f"count changed from {count} to {page.count} between pages",
+                    url=url,
+                    expected=count,
+                    received=page.count,
+                )
+            results.extend(page.results)
+            if page.next is None:
+                break
+            if not page.results:
+                raise EducationDataResponseError("empty page that still has a next link", url=url)
+            url, last_page_number = _next_url(page.next, url, wanted, last_page_number)
+        assert count is not None
+        if len(results) != count:
+            raise EducationDataCountMismatch(
+                f"received {len(results)} rows over {pages} page(s) but the API announced "
+                f"count={count}",
+                url=first_url,
+                expected=count,
+                received=len(results),
+            )
+        return FetchResult(url=first_url, count=count, pages=pages, results=results)
+
+    def get_page(self, url: str) -> Page:
+        """One page, checked to be an API envelope."""
+        body = self.get_json(url)
+        results = body.get("results") if isinstance(body, dict) else None
+        count = body.get("count") if isinstance(body, dict) else None
+        nxt = body.get("next") if isinstance(body, dict) else None
+        if (
+            not isinstance(results, list)
+            or not isinstance(count, int)
+            or isinstance(count, bool)
+            or not (nxt is None or isinstance(nxt, str))
+        ):
+            raise EducationDataResponseError(
+                "response is JSON but not an API page (want count:int, next:url|null, "
+                f"results:list); starts with {_snippet(json.dumps(body))}",
+                url=url,
+            )
+        if any(not isinstance(r, dict) for r in results):
+            raise EducationDataResponseError("a result row is not a JSON object", url=url)
+        return Page(url=url, count=count, next=nxt or None, results=results)
+
+    def get_json(self, url: str) -> Any:
+        """GET ``url`` with retries; return the decoded JSON body."""
+        attempt = 0
+        while True:
+            try:
+                response = self._send(url)
+            except _RETRY_TRANSPORT_ERRORS as exc:
+                if attempt >= self.max_retries:
+                    raise EducationDataTransportError(
+                        f"{_describe(exc)} after {attempt + 1} attempt(s)", url=url
+                    ) from exc
+                self._sleep(self._backoff(attempt))
+                attempt += 1
+                continue
+            except httpx.HTTPError as exc:  # not transient: bad URL, unsupported protocol, ...
+                raise EducationDataTransportError(_describe(exc), url=url) from exc
+
+            status = response.status_code
+            if 200 <= status < 300:
+                return _decode(response, url)
+            if status == 429 or status >= 500:
+                if attempt >= self.max_retries:
+                    raise EducationDataHTTPError(
+                        f"HTTP {status} after {attempt + 1} attempt(s): {_snippet(response.text)}",
+                        url=url,
+                        status_code=status,
+                    )
+                delay = self._retry_after(response)
+                self._sleep(self._backoff(attempt) if delay is None else delay)
+                attempt += 1
+                continue
+            raise EducationDataHTTPError(
+                f"HTTP {status} (not retried: a client error will not fix itself): "
+                f"{_snippet(response.text)}",
+                url=url,
+                status_code=status,
+            )
+
+    # -- internals -----------------------------------------------------------------------------
+    def _send(self, url: str) -> httpx.Response:
+        with self._semaphore:
+            self._pace()
+            with self._count_lock:
+                self.requests_sent += 1
+            return self._http.get(url)
+
+    def _pace(self) -> None:
+        """Space request starts at least ``pace_seconds`` apart across all threads."""
+        if self.pace_seconds <= 0:
+            return
+        with self._pace_lock:
+            now = self._clock()
+            wait = self._next_slot - now
+            if wait > 0:
+                self._sleep(wait)
+                now += wait
+            self._next_slot = now + self.pace_seconds
+
+    def _backoff(self, attempt: int) -> float:
+        """Exponential backoff with jitter: base·2^attempt scaled by a factor in [0.5, 1)."""
+        delay = min(self.max_backoff_seconds, self.backoff_seconds * 2**attempt)
+        return delay * (0.5 + self._rng.random() / 2)
+
+    def _retry_after(self, response: httpx.Response) -> float | None:
+        """Seconds from a ``Retry-After`` header (seconds or HTTP date), capped; else None."""
+        value = response.headers.get("Retry-After")
+        if value is None:
+            return None
+        try:
+            seconds = float(value)
+        except ValueError:
+            try:
+                when = email.utils.parsedate_to_datetime(value)
+            except (TypeError, ValueError):
+                return None
+            seconds = when.timestamp() - time.time()
+        return min(max(seconds, 0.0), self.max_retry_after_seconds)
+
+
+def _next_url(
+    next_link: str, current: str, wanted: Mapping[str, str], last_page: int
+) -> tuple[str, int]:
+    """The URL to fetch for ``next``: as given, plus any of our filters it dropped."""
+    absolute = urljoin(current, next_link)
+    parts = urlsplit(absolute)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    keys = {k for k, _ in query}
+    page = [v for k, v in query if k == "page"]
+    if len(page) != 1 or not page[0].isdigit() or int(page[0]) <= last_page:
+        raise EducationDataResponseError(
+            f"next link {next_link!r} has no page number after page {last_page}", url=current
+        )
+    missing = [(k, v) for k, v in wanted.items() if k not in keys]
+    if not missing:
+        return absolute, int(page[0])
+    return urlunsplit(parts._replace(query=urlencode(query + missing))), int(page[0])
+
+
+def _decode(response: httpx.Response, url: str) -> Any:
+    try:
+        return json.loads(response.content)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise EducationDataResponseError(
+            f"response body is not valid JSON ({len(response.content)} bytes, {exc}); it may be "
+            f"truncated or an HTML error page: {_snippet(response.text)}",
+            url=url,
+        ) from exc
+
+
+def _describe(exc: httpx.HTTPError) -> str:
+    kind = {
+        httpx.ConnectError: "could not connect",
+        httpx.ConnectTimeout: "timed out connecting",
+        httpx.ReadTimeout: "timed out waiting for the response",
+        httpx.RemoteProtocolError: "connection closed mid-response (truncated body)",
+    }.get(type(exc), type(exc).__name__)
+    return f"{kind}: {exc}" if str(exc) else kind
+
+
+def _snippet(text: str, limit: int = 120) -> str:
+    text = " ".join(text.split())
+    return repr(text if len(text) <= limit else text[:limit] + "…")
