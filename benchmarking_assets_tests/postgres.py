@@ -67,11 +67,32 @@ class ThrowawayCluster:
             shutil.chown(self.dir, user="postgres")
             self._as_user = ["runuser", "-u", "postgres", "--"]
         data = self.dir / "data"
-        self._run([str(self.bindir / "initdb"), "-D", str(data), "-U", "postgres",
-                   "--auth=trust", "-E", "UTF8"])
+        self._run(
+            [
+                str(self.bindir / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+            ]
+        )
         opts = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
-        self._run([str(self.bindir / "pg_ctl"), "-D", str(data), "-o", opts,
-                   "-l", str(self.dir / "log"), "-w", "start"])
+        self._run(
+            [
+                str(self.bindir / "pg_ctl"),
+                "-D",
+                str(data),
+                "-o",
+                opts,
+                "-l",
+                str(self.dir / "log"),
+                "-w",
+                "start",
+            ]
+        )
         self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
         for _ in range(50):
             if can_connect(self.url):
@@ -83,8 +104,16 @@ class ThrowawayCluster:
 
     def stop(self) -> None:
         try:
-            self._run([str(self.bindir / "pg_ctl"), "-D", str(self.dir / "data"), "-m",
-                       "immediate", "stop"])
+            self._run(
+                [
+                    str(self.bindir / "pg_ctl"),
+                    "-D",
+                    str(self.dir / "data"),
+                    "-m",
+                    "immediate",
+                    "stop",
+                ]
+            )
         finally:
             shutil.rmtree(self.dir, ignore_errors=True)
 

@@ -61,11 +61,18 @@ def test_writing_the_same_partition_twice_leaves_one_copy(store: WarehouseStore)
 
 
 def test_replace_touches_only_its_partition(store: WarehouseStore) -> None:
-    store.replace_rows("district_data_history", history_rows("CA", 2018, 3), {"state_code": "CA", "year": 2018})
-    store.replace_rows("district_data_history", history_rows("TX", 2018, 4), {"state_code": "TX", "year": 2018})
-    store.replace_rows("district_data_history", history_rows("CA", 2018, 2), {"state_code": "CA", "year": 2018})
+    store.replace_rows(
+        "district_data_history", history_rows("CA", 2018, 3), {"state_code": "CA", "year": 2018}
+    )
+    store.replace_rows(
+        "district_data_history", history_rows("TX", 2018, 4), {"state_code": "TX", "year": 2018}
+    )
+    store.replace_rows(
+        "district_data_history", history_rows("CA", 2018, 2), {"state_code": "CA", "year": 2018}
+    )
     counts = store.read_df(
-        "SELECT state_code, COUNT(*) AS n FROM district_data_history GROUP BY state_code ORDER BY state_code"
+        "SELECT state_code, COUNT(*) AS n FROM district_data_history "
+        "GROUP BY state_code ORDER BY state_code"
     )
     assert counts.rows() == [("CA", 2), ("TX", 4)]
 
@@ -77,7 +84,9 @@ def test_failure_halfway_through_a_write_keeps_previous_rows(
     store.replace_rows("district_data_history", old, {"state_code": "CA", "year": 2019})
 
     # Insert the first half for real, then fail, as a crash mid-load would.
-    real = store_module._copy_into if store.dialect == "postgresql" else store_module._insert_batches
+    real = (
+        store_module._copy_into if store.dialect == "postgresql" else store_module._insert_batches
+    )
     name = "_copy_into" if store.dialect == "postgresql" else "_insert_batches"
 
     def half_then_fail(conn, table, columns, df):  # type: ignore[no-untyped-def]
@@ -95,7 +104,7 @@ def test_constraint_violation_mid_batch_keeps_previous_rows(store: WarehouseStor
     old = history_rows("CA", 2019, 4)
     store.replace_rows("district_data_history", old, {"state_code": "CA", "year": 2019})
     bad = pl.concat([history_rows("CA", 2019, 6), history_rows("CA", 2019, 6).slice(3, 1)])
-    with pytest.raises(Exception, match="(?i)unique|duplicate"):
+    with pytest.raises(Exception, match=r"(?i)unique|duplicate"):
         store.replace_rows("district_data_history", bad, {"state_code": "CA", "year": 2019})
     assert read_history(store).equals(old.sort("leaid", "year"))
 
@@ -114,7 +123,9 @@ def test_both_backends_give_identical_frames(sqlite_url: str, pg_url: str) -> No
         s.replace_rows("district_data_history", history_rows("CA", 2019, 25), {"year": 2019})
         s.replace_rows("district_data_history", history_rows("TX", 2019, 5), {"state_code": "TX"})
         s.replace_rows(
-            "district_data_history", history_rows("CA", 2019, 20), {"state_code": "CA", "year": 2019}
+            "district_data_history",
+            history_rows("CA", 2019, 20),
+            {"state_code": "CA", "year": 2019},
         )
         frames.append(read_history(s))
         agg = s.read_df(
@@ -127,7 +138,10 @@ def test_both_backends_give_identical_frames(sqlite_url: str, pg_url: str) -> No
     assert frames[0].equals(frames[2])
     assert frames[1].equals(frames[3])
     # CA keeps only the second write (20 rows: leaids 0600000..0600019), TX its 5.
-    assert frames[1].rows() == [("CA", sum(range(1000, 1020)), 60.5 + 9.5, 13), ("TX", 5010, 62.5, 3)]
+    assert frames[1].rows() == [
+        ("CA", sum(range(1000, 1020)), 60.5 + 9.5, 13),
+        ("TX", 5010, 62.5, 3),
+    ]
 
 
 def test_split_statements_handles_comments_and_dialects() -> None:
@@ -139,5 +153,8 @@ CREATE INDEX i ON a
     (x);
 CREATE TABLE b (y TEXT);
 """
-    assert split_statements(script, "sqlite") == ["CREATE TABLE a (x INTEGER)", "CREATE TABLE b (y TEXT)"]
+    assert split_statements(script, "sqlite") == [
+        "CREATE TABLE a (x INTEGER)",
+        "CREATE TABLE b (y TEXT)",
+    ]
     assert split_statements(script, "postgresql")[1] == "CREATE INDEX i ON a\n    (x)"

@@ -18,7 +18,10 @@ import sqlalchemy as sa
 
 from benchmarking_assets.warehouse.store import WarehouseStore
 
-DDL = "CREATE TABLE bench_rows (id BIGINT NOT NULL, year INTEGER NOT NULL, value DOUBLE PRECISION, label TEXT)"
+DDL = (
+    "CREATE TABLE bench_rows (id BIGINT NOT NULL, year INTEGER NOT NULL, "
+    "value DOUBLE PRECISION, label TEXT)"
+)
 
 
 def frame(n: int) -> pl.DataFrame:
@@ -55,8 +58,10 @@ def main() -> None:
     try:
         pg = WarehouseStore(f"{args.pg}?options=-csearch_path%3D{schema}")
         seconds = time_write(pg, df)
-        print(f"postgresql COPY : {args.rows:>10,} rows in {seconds:6.2f} s "
-              f"({args.rows / seconds:,.0f} rows/s)  target < 10 s")
+        print(
+            f"postgresql COPY : {args.rows:>10,} rows in {seconds:6.2f} s "
+            f"({args.rows / seconds:,.0f} rows/s)  target < 10 s"
+        )
         pg.engine.dispose()
     finally:
         with admin.begin() as conn:
@@ -65,8 +70,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         lite = WarehouseStore(f"sqlite:///{Path(tmp) / 'bench.sqlite'}")
         seconds = time_write(lite, df)
-        print(f"sqlite batches  : {args.rows:>10,} rows in {seconds:6.2f} s "
-              f"({args.rows / seconds:,.0f} rows/s)")
+        print(
+            f"sqlite batches  : {args.rows:>10,} rows in {seconds:6.2f} s "
+            f"({args.rows / seconds:,.0f} rows/s)"
+        )
 
 
 if __name__ == "__main__":

@@ -6,8 +6,6 @@ missing-data codes and quality issues: a re-run replaces the partition, a failed
 the previous rows.
 """
 
-from __future__ import annotations
-
 import time
 from collections import Counter
 
@@ -118,8 +116,12 @@ def district_data_history(
         issue_frames.append(issues)
         codes_seen.update(codes["code"].to_list())
         per_partition.append(
-            {"partition": key, "districts": history.height, "issues": issues.height,
-             "pages": int(sum(v for k, v in stats.items() if k.startswith("pages")))}
+            {
+                "partition": key,
+                "districts": history.height,
+                "issues": issues.height,
+                "pages": int(sum(v for k, v in stats.items() if k.startswith("pages"))),
+            }
         )
         context.log.info(
             f"[{i}/{len(keys)}] {key}: {history.height:,} districts, {codes.height:,} coded "
@@ -162,7 +164,9 @@ def _check_results(
                 check_name=name,
                 passed=passed,
                 # The table itself is clean when only quarantine happened: warn, don't block.
-                severity=dg.AssetCheckSeverity.ERROR if in_table.height else dg.AssetCheckSeverity.WARN,
+                severity=dg.AssetCheckSeverity.ERROR
+                if in_table.height
+                else dg.AssetCheckSeverity.WARN,
                 metadata={
                     "rows_violating_in_table": in_table.height,
                     "values_quarantined": quarantined.height,

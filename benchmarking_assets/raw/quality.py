@@ -169,9 +169,9 @@ def district_count_changes(
             .alias("change")
         )
         .with_columns(
-            (pl.col("change").abs() > DISTRICT_COUNT_TOLERANCE).fill_null(False).alias(
-                "outside_tolerance"
-            )
+            (pl.col("change").abs() > DISTRICT_COUNT_TOLERANCE)
+            .fill_null(False)
+            .alias("outside_tolerance")
         )
         .sort("state_code", "year")
     )

@@ -23,6 +23,7 @@ from benchmarking_assets.sources.coverage import (
     CRDC_ABSENTEEISM,
     CRDC_ENROLLMENT,
     DISTRICT_DIRECTORY,
+    ENDPOINTS,
     FINANCE,
     GRAD_RATES,
     SCHOOL_DIRECTORY,
@@ -30,12 +31,9 @@ from benchmarking_assets.sources.coverage import (
 )
 from benchmarking_assets.sources.normalize import (
     Field,
-    Parsed,
     code_column,
-    dedupe,
     empty_set_aside,
     parse_rows,
-    set_aside_rows,
 )
 from benchmarking_assets.warehouse.schema import DISTRICT_DATA_CODES, DISTRICT_DATA_HISTORY
 
@@ -103,17 +101,43 @@ def endpoints_for_year(year: int) -> list[Endpoint]:
     return [e for e in wanted if e is DISTRICT_DIRECTORY or e.covers(year)]
 
 
+def fields_param(endpoint: Endpoint) -> str:
+    """The API's ``fields=`` projection: only the columns the derivations read.
+
+    Directory pages are ~70 columns wide (~12 MB per 10,000 rows), so this saves transfer and
+    parsing. An API that ignores ``fields`` still works (we pick our columns out anyway); one
+    that honours it answers a column a year lacks (e.g. CRDC ``homeless`` before 2020) with a
+    blank, which the subgroup filter treats as absent.
+    """
+    wanted = [
+        "leaid",
+        "fips",
+        *endpoint.subgroup_columns,
+        *(f.source for f in FIELDS[endpoint.key]),
+    ]
+    return ",".join(dict.fromkeys(wanted))
+
+
 def fetch_district_year(
-    client: EducationDataClient, state_code: str, year: int, *, source: str
+    client: EducationDataClient,
+    state_code: str,
+    year: int,
+    *,
+    source: str,
+    project_fields: bool = True,
 ) -> RawDistrictYear:
-    """Fetch the endpoints of one state-year (in parallel, bounded by the client) and derive."""
+    """Fetch the endpoints of one state-year (in parallel, bounded by the client) and derive.
+
+    ``project_fields=False`` stops sending ``fields=`` (see :func:`fields_param`)."""
     state = STATE_BY_CODE.get(state_code)
     if state is None:
         raise ValueError(f"unknown state code {state_code!r}; want one of the 50 states or DC")
     endpoints = endpoints_for_year(year)
 
     def fetch(endpoint: Endpoint) -> FetchResult:
-        params = {"fips": state.fips, **endpoint.total_filters()}
+        params: dict[str, str | int] = {"fips": state.fips, **endpoint.total_filters()}
+        if project_fields:
+            params["fields"] = fields_param(endpoint)
         return client.fetch_endpoint(endpoint, year, params)
 
     workers = min(len(endpoints), client.max_concurrency)
@@ -129,81 +153,112 @@ def fetch_district_year(
 def derive_district_year(
     fetched: dict[str, FetchResult], state_code: str, year: int, *, source: str
 ) -> RawDistrictYear:
-    """SPEC §2.1 derivations from the fetched rows of each endpoint (keyed by endpoint key)."""
+    """SPEC §2.1 derivations from the fetched rows of each endpoint (keyed by endpoint key).
+
+    Built as one lazy Polars plan and collected once: a state-year is small, so the fixed cost
+    per query, not the row count, is what a national run of 612 state-years pays for.
+    """
     fips = STATE_BY_CODE[state_code].fips
     stats: dict[str, int] = {}
     asides: list[pl.DataFrame] = []
-    parsed: dict[str, Parsed] = {}
+    frames: dict[str, pl.LazyFrame] = {}
     for key, result in fetched.items():
-        from benchmarking_assets.sources.coverage import ENDPOINTS
-
+        endpoint = ENDPOINTS[key]
         p = parse_rows(
             result.results,
             FIELDS[key],
             endpoint=key,
             fips=fips,
-            subgroup_columns=ENDPOINTS[key].subgroup_columns,
+            subgroup_columns=endpoint.subgroup_columns,
+            key=("leaid",) if endpoint.level == "district" else SCHOOL_KEYS[key],
         )
-        parsed[key] = p
+        frames[key] = p.frame.lazy()
         asides.append(p.set_aside)
         stats[f"pages.{key}"] = result.pages
         stats[f"rows.{key}"] = result.count
         stats[f"subgroup_rows.{key}"] = p.subgroup_rows
 
-    directory, aside = dedupe(parsed[DISTRICT_DIRECTORY.key].frame, "leaid", DISTRICT_DIRECTORY.key)
-    asides.append(aside)
-    known = directory.select("leaid")
-    history = directory
-
-    def district_table(key: str, table: pl.DataFrame) -> pl.DataFrame:
-        """Left-join a per-leaid table; set aside its districts absent from the directory."""
-        nonlocal history
-        asides.append(_not_in_directory(key, table, known, state_code, year))
-        history = history.join(table, on="leaid", how="left")
-        return history
-
-    if FINANCE.key in parsed:
-        finance, aside = dedupe(parsed[FINANCE.key].frame, "leaid", FINANCE.key)
-        asides.append(aside)
-        district_table(FINANCE.key, _expenditure_pp(finance))
-    for key in (ASSESSMENTS.key, GRAD_RATES.key):
-        if key in parsed:
-            table, aside = dedupe(parsed[key].frame, "leaid", key)
-            asides.append(aside)
-            district_table(key, table)
-    if CRDC_ABSENTEEISM.key in parsed:
-        table, crdc_asides = _chronic_absenteeism(
-            parsed[CRDC_ABSENTEEISM.key].frame, parsed[CRDC_ENROLLMENT.key].frame
+    directory = frames[DISTRICT_DIRECTORY.key]
+    tables: list[tuple[str, pl.LazyFrame]] = []
+    if FINANCE.key in frames:
+        tables.append((FINANCE.key, _expenditure_pp(frames[FINANCE.key])))
+    tables += [(k, frames[k]) for k in (ASSESSMENTS.key, GRAD_RATES.key) if k in frames]
+    extra: list[pl.LazyFrame] = []
+    if CRDC_ABSENTEEISM.key in frames:
+        table, extra = _chronic_absenteeism(
+            frames[CRDC_ABSENTEEISM.key], frames[CRDC_ENROLLMENT.key]
         )
-        asides += crdc_asides
-        district_table(CRDC_ABSENTEEISM.key, table)
-    schools, aside = dedupe(parsed[SCHOOL_DIRECTORY.key].frame, "ncessch", SCHOOL_DIRECTORY.key)
-    asides.append(aside)
-    district_table(SCHOOL_DIRECTORY.key, _frl_students(schools))
+        tables.append((CRDC_ABSENTEEISM.key, table))
+    tables.append((SCHOOL_DIRECTORY.key, _frl_students(frames[SCHOOL_DIRECTORY.key])))
 
-    history = _complete(history)
-    codes = pl.concat(
-        [
-            history.filter(pl.col(code_column(c)).is_not_null()).select(
-                "leaid", pl.lit(c).alias("column_name"), pl.col(code_column(c)).alias("code")
-            )
-            for c in DIRECT_COLUMNS + DERIVED_COLUMNS
-        ]
+    history = directory
+    for _, table in tables:
+        history = history.join(table, on="leaid", how="left")
+    mentioned = pl.concat([t.select("leaid", endpoint=pl.lit(k)) for k, t in tables])
+    orphans = mentioned.join(directory, on="leaid", how="anti")
+    reason = pl.lit(f"district not in the {state_code} {year} district directory")
+    extra.append(_aside(orphans, pl.col("endpoint"), "leaid", pl.col("leaid"), reason))
+    history = _complete(history, {c for _, t in [("", directory), *tables] for c in _names(t)})
+    code_columns = [code_column(c) for c in DIRECT_COLUMNS + DERIVED_COLUMNS]
+    codes = (
+        history.select("leaid", *code_columns)
+        .unpivot(index="leaid", variable_name="column_name", value_name="code")
+        .filter(pl.col("code").is_not_null())
+        .select(
+            "leaid",
+            year=pl.lit(year),
+            state_code=pl.lit(state_code),
+            column_name=pl.col("column_name").str.strip_suffix("__code"),
+            code="code",
+        )
+        .cast(DISTRICT_DATA_CODES)  # type: ignore[arg-type]
+        .sort("leaid", "column_name")
     )
-    codes = codes.with_columns(year=pl.lit(year), state_code=pl.lit(state_code))
-    codes = codes.select(list(DISTRICT_DATA_CODES)).cast(DISTRICT_DATA_CODES)  # type: ignore[arg-type]
-    history = history.with_columns(
-        year=pl.lit(year), state_code=pl.lit(state_code), fips=pl.lit(fips), source=pl.lit(source)
+    history = (
+        history.with_columns(
+            year=pl.lit(year),
+            state_code=pl.lit(state_code),
+            fips=pl.lit(fips),
+            source=pl.lit(source),
+        )
+        .select(list(DISTRICT_DATA_HISTORY))
+        .cast(DISTRICT_DATA_HISTORY)  # type: ignore[arg-type]
+        .sort("leaid")
     )
-    history = history.select(list(DISTRICT_DATA_HISTORY)).cast(DISTRICT_DATA_HISTORY)  # type: ignore[arg-type]
-    set_aside = pl.concat([a for a in asides if a.height] or [empty_set_aside()])
-    stats["districts"] = history.height
-    stats["codes"] = codes.height
+    history_df, codes_df, extra_df = pl.collect_all(
+        [history, codes, pl.concat(extra)], engine="in-memory"
+    )
+    set_aside = pl.concat([a for a in [*asides, extra_df] if a.height] or [empty_set_aside()])
+    stats["districts"] = history_df.height
+    stats["codes"] = codes_df.height
     stats["set_aside"] = set_aside.height
-    return RawDistrictYear(history=history, codes=codes, set_aside=set_aside, stats=stats)
+    return RawDistrictYear(history=history_df, codes=codes_df, set_aside=set_aside, stats=stats)
 
 
-def _expenditure_pp(finance: pl.DataFrame) -> pl.DataFrame:
+SCHOOL_KEYS: dict[str, tuple[str, ...]] = {
+    CRDC_ABSENTEEISM.key: ("crdc_id", "ncessch"),
+    CRDC_ENROLLMENT.key: ("crdc_id", "ncessch"),
+    SCHOOL_DIRECTORY.key: ("ncessch",),
+}
+
+
+def _names(frame: pl.LazyFrame) -> list[str]:
+    return frame.collect_schema().names()
+
+
+def _aside(
+    frame: pl.LazyFrame, endpoint: str | pl.Expr, column_name: str, value: pl.Expr, reason: pl.Expr
+) -> pl.LazyFrame:
+    return frame.select(
+        endpoint=pl.lit(endpoint) if isinstance(endpoint, str) else endpoint,
+        leaid=pl.col("leaid"),
+        column_name=pl.lit(column_name),
+        value=value.cast(pl.String),
+        reason=reason,
+    )
+
+
+def _expenditure_pp(finance: pl.LazyFrame) -> pl.LazyFrame:
     """``exp_current_elsec_total / enrollment_fall_responsible``; NULL if either is NULL or the
     denominator is ≤ 0. The code of a NULL is the numerator's, else the denominator's."""
     exp, enr = pl.col("exp_total"), pl.col("enrollment_responsible")
@@ -218,66 +273,67 @@ def _expenditure_pp(finance: pl.DataFrame) -> pl.DataFrame:
 
 
 def _chronic_absenteeism(
-    absent: pl.DataFrame, enrolled: pl.DataFrame
-) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
+    absent: pl.LazyFrame, enrolled: pl.LazyFrame
+) -> tuple[pl.LazyFrame, list[pl.LazyFrame]]:
     """Σ students_chronically_absent / Σ enrollment_crdc × 100 per leaid, over school totals.
 
     Schools are matched on ``crdc_id`` (else ``ncessch``). Only schools where BOTH counts are
     valid non-negative numbers contribute, to numerator and denominator alike, so a school with
-    a suppressed count cannot inflate or deflate the rate. The rate is NULL when no school
+    a suppressed count can neither inflate nor deflate the rate. The rate is NULL when no school
     contributes or their enrolment sums to 0; if such a district had coded values, the most
     frequent code is kept (ties: the most negative, i.e. suppressed before missing).
     A school present in only one of the two endpoints is set aside.
     """
-    key = pl.coalesce("crdc_id", "ncessch").alias("school")
-    a, aside_a = dedupe(absent.with_columns(key), "school", CRDC_ABSENTEEISM.key)
-    e, aside_e = dedupe(enrolled.with_columns(key), "school", CRDC_ENROLLMENT.key)
-    joined = a.join(
-        e.select("school", pl.col("leaid").alias("leaid_e"), "enrolled", code_column("enrolled")),
+    school = pl.coalesce("crdc_id", "ncessch").alias("school")
+    joined = absent.with_columns(school).join(
+        enrolled.select(
+            school, pl.col("leaid").alias("leaid_e"), "enrolled", code_column("enrolled")
+        ),
         on="school",
         how="full",
         coalesce=True,
     )
-    only_a = joined.filter(pl.col("leaid_e").is_null() & pl.col("leaid").is_not_null())
-    only_e = joined.filter(pl.col("leaid").is_null())
+    only_a = joined.filter(pl.col("leaid_e").is_null())
+    only_e = joined.filter(pl.col("leaid").is_null()).with_columns(leaid="leaid_e")
     asides = [
-        aside_a,
-        aside_e,
-        set_aside_rows(
+        _aside(
+            only_a,
             CRDC_ABSENTEEISM.key,
-            only_a["leaid"],
             "school",
-            only_a["school"],
-            "school has no CRDC enrollment row",
+            pl.col("school"),
+            pl.lit("school has no CRDC enrollment row"),
         ),
-        set_aside_rows(
+        _aside(
+            only_e,
             CRDC_ENROLLMENT.key,
-            only_e["leaid_e"],
             "school",
-            only_e["school"],
-            "school has no CRDC chronic-absenteeism row",
+            pl.col("school"),
+            pl.lit("school has no CRDC chronic-absenteeism row"),
         ),
     ]
     both = joined.filter(pl.col("leaid").is_not_null() & pl.col("leaid_e").is_not_null())
     valid = pl.col("absent").is_not_null() & pl.col("enrolled").is_not_null()
     code = pl.coalesce(code_column("absent"), code_column("enrolled"))
-    per_district = both.group_by("leaid").agg(
-        pl.col("absent").filter(valid).sum().alias("num"),
-        pl.col("enrolled").filter(valid).sum().alias("den"),
-        code.drop_nulls().mode().sort().first().alias("mode_code"),
-    )
     rate = pl.when(pl.col("den") > 0).then(pl.col("num") / pl.col("den") * 100)
-    table = per_district.select(
-        "leaid",
-        rate.alias("chronic_absenteeism_rate"),
-        pl.when(rate.is_null())
-        .then(pl.col("mode_code"))
-        .alias(code_column("chronic_absenteeism_rate")),
+    table = (
+        both.group_by("leaid")
+        .agg(
+            pl.col("absent").filter(valid).sum().alias("num"),
+            pl.col("enrolled").filter(valid).sum().alias("den"),
+            code.drop_nulls().mode().sort().first().alias("mode_code"),
+        )
+        .select(
+            "leaid",
+            rate.alias("chronic_absenteeism_rate"),
+            pl.when(rate.is_null())
+            .then(pl.col("mode_code"))
+            .alias(code_column("chronic_absenteeism_rate")),
+        )
     )
     return table, asides
 
 
-def _frl_students(schools: pl.DataFrame) -> pl.DataFrame:
+def _frl_students(schools: pl.LazyFrame) -> pl.LazyFrame:
     """Σ free_or_reduced_price_lunch by leaid; NULL when no school of the district has a value
     (a sum of nothing is unknown, not 0), with the most frequent code among its schools."""
     return (
@@ -290,38 +346,15 @@ def _frl_students(schools: pl.DataFrame) -> pl.DataFrame:
         .select(
             "leaid",
             pl.when(pl.col("n") > 0).then(pl.col("total")).alias("frl_students"),
-            pl.when(pl.col("n") == 0)
-            .then(pl.col("mode_code"))
-            .alias(code_column("frl_students")),
+            pl.when(pl.col("n") == 0).then(pl.col("mode_code")).alias(code_column("frl_students")),
         )
     )
 
 
-def _not_in_directory(
-    endpoint: str, table: pl.DataFrame, known: pl.DataFrame, state_code: str, year: int
-) -> pl.DataFrame:
-    orphans = table.join(known, on="leaid", how="anti")
-    if not orphans.height:
-        return empty_set_aside()
-    return set_aside_rows(
-        endpoint,
-        orphans["leaid"],
-        "leaid",
-        orphans["leaid"],
-        f"district not in the {state_code} {year} district directory",
-    )
-
-
-def _complete(history: pl.DataFrame) -> pl.DataFrame:
+def _complete(history: pl.LazyFrame, present: set[str]) -> pl.LazyFrame:
     """Add every value and code column an uncovered endpoint left out, as NULLs."""
-    missing = {
-        c: DISTRICT_DATA_HISTORY[c]
-        for c in DIRECT_COLUMNS + DERIVED_COLUMNS
-        if c not in history.columns
-    }
-    missing |= {
-        code_column(c): pl.Int32()
-        for c in DIRECT_COLUMNS + DERIVED_COLUMNS
-        if code_column(c) not in history.columns
-    }
-    return history.with_columns(pl.lit(None, dtype).alias(c) for c, dtype in missing.items())
+    missing = {c: DISTRICT_DATA_HISTORY[c] for c in DIRECT_COLUMNS + DERIVED_COLUMNS}
+    missing |= {code_column(c): pl.Int32() for c in DIRECT_COLUMNS + DERIVED_COLUMNS}
+    return history.with_columns(
+        pl.lit(None, dtype).alias(c) for c, dtype in missing.items() if c not in present
+    )

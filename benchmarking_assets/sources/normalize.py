@@ -20,7 +20,9 @@ The work is column-wise: one list comprehension per needed field, then Polars ex
 
 from __future__ import annotations
 
+import functools
 import json
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -109,143 +111,214 @@ def parse_rows(
     endpoint: str,
     fips: int,
     subgroup_columns: Sequence[str] = (),
+    key: Sequence[str] = ("leaid",),
 ) -> Parsed:
-    """Parse the rows of one endpoint and state; see the module docstring for the rules."""
-    n = len(rows)
-    if n == 0:
-        return Parsed(pl.DataFrame(schema=frame_schema(fields)), empty_set_aside(), 0, 0)
+    """Parse the rows of one endpoint and state; see the module docstring for the rules.
 
-    columns: dict[str, pl.Series] = {
-        _LEAID_RAW: pl.Series(_LEAID_RAW, [r.get("leaid") for r in rows], strict=False),
-        _FIPS_RAW: pl.Series(_FIPS_RAW, [r.get("fips") for r in rows], strict=False),
-    }
-    for f in fields:
-        columns[f.source] = pl.Series(f.source, [r.get(f.source) for r in rows], strict=False)
+    ``key`` names the output columns (coalesced in order) that identify a row: ``leaid`` for
+    district endpoints, a school id for school endpoints. A row whose key repeats an earlier
+    usable row is set aside as a duplicate (the API should not send two total rows for one
+    district, and neither is silently preferred without a record).
+
+    Speed: one lazy plan of cheap boolean flags; the reason text is only worked out for the
+    (rare) rows that are set aside.
+    """
+    n = len(rows)
+    schema = frame_schema(fields)
+    if n == 0:
+        return Parsed(pl.DataFrame(schema=schema), empty_set_aside(), 0, 0)
+
+    columns: list[pl.Series] = [
+        pl.Series(_LEAID_RAW, [r.get("leaid") for r in rows], strict=False),
+        pl.Series(_FIPS_RAW, [r.get("fips") for r in rows], strict=False),
+    ]
+    columns += [pl.Series(f.source, [r.get(f.source) for r in rows], strict=False) for f in fields]
     subgroups = []
     for c in subgroup_columns:
         values = [r.get(c) for r in rows]
         if any(v is not None for v in values):  # a column absent from every row is not asked
-            columns["__sg_" + c] = pl.Series(values, strict=False)
+            columns.append(pl.Series("__sg_" + c, values, strict=False))
             subgroups.append("__sg_" + c)
-    df = pl.DataFrame(columns).with_row_index(_ROW)
+    df = pl.DataFrame(columns)
+    numeric = [f for f in fields if f.kind != "text"]
+    plan = _plan(tuple(fields), tuple(df.schema.items()), tuple(key), tuple(subgroups))
+    lf = df.lazy().with_row_index(_ROW)
+    if plan.total is not None:
+        lf = lf.filter(plan.total)
+    out = lf.with_columns(plan.parse).select(plan.select).with_columns(plan.flags)
+    out = out.collect(engine="in-memory")  # faster than the default for pages this small
 
-    if subgroups:
-        total = pl.all_horizontal(
-            [pl.col(c).cast(pl.Int64, strict=False).eq(99).fill_null(False) for c in subgroups]
-        )
-        df = df.filter(total).drop(subgroups)
-    subgroup_rows = n - df.height
-
-    df = df.with_columns(_leaid_exprs(df.schema[_LEAID_RAW], fips))
-    problems = df.filter(pl.col("__row_reason").is_not_null())
-    set_asides = [_row_set_aside(endpoint, problems, rows)] if problems.height else []
-    df = df.filter(pl.col("__row_reason").is_null())
-
-    exprs: list[pl.Expr] = [pl.col("leaid")]
-    reason_cols: list[tuple[Field, str]] = []
-    for f in fields:
-        if f.kind == "text":
-            exprs.append(pl.col(f.source).cast(pl.String).alias(f.name))
-            continue
-        value, code, reason = _number_exprs(f, df.schema[f.source])
-        exprs += [
-            value.alias(f.name),
-            code.alias(code_column(f.name)),
-            reason.alias("__r_" + f.name),
-        ]
-        reason_cols.append((f, "__r_" + f.name))
-    parsed = df.select(
-        [*exprs, *(pl.col(f.source).alias("__raw_" + f.name) for f, _ in reason_cols)]
-    )
-
-    for f, reason_col in reason_cols:
-        bad = parsed.filter(pl.col(reason_col).is_not_null())
-        if bad.height:
+    subgroup_rows = n - out.height
+    set_asides: list[pl.DataFrame] = []
+    owner = out["__owner"]  # Series operations here: no query plan, no collect
+    bad_row = out["leaid"].is_null() | owner.is_null() | (owner != fips)
+    unusable = bad_row | out["__dup"] | out["__no_id"]
+    if unusable.any():
+        problems = out.filter(unusable)
+        set_asides.append(_row_set_aside(endpoint, problems, rows, fips, key))
+        out = out.filter(~unusable)
+    for f in numeric:
+        bad = _unusable_values(out, f)
+        if bad is not None:
+            bad_rows = out.filter(bad)
+            raw = [rows[i].get(f.source) for i in bad_rows[_ROW]]
             set_asides.append(
                 set_aside_rows(
                     endpoint,
-                    bad["leaid"],
+                    bad_rows["leaid"],
                     f.source,
-                    bad["__raw_" + f.name].cast(pl.String),
-                    bad[reason_col],
+                    [None if v is None else str(v) for v in raw],
+                    [_number_reason(v, f.kind) for v in raw],
                 )
             )
-    frame = parsed.select(list(frame_schema(fields))).cast(frame_schema(fields))  # type: ignore[arg-type]
+    frame = pl.DataFrame([out.get_column(c) for c in schema])
     set_aside = pl.concat(set_asides) if set_asides else empty_set_aside()
     return Parsed(frame=frame, set_aside=set_aside, rows=n, subgroup_rows=subgroup_rows)
 
 
-def dedupe(frame: pl.DataFrame, key: str, endpoint: str) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Keep the first row per ``key``; set the later duplicates aside (the API should not send
-    two total rows for one district, so neither is silently preferred without a record)."""
-    dup = frame.select(pl.col(key).is_first_distinct().not_()).to_series()
-    if not dup.any():
-        return frame, empty_set_aside()
-    extra = frame.filter(dup)
-    leaids = extra["leaid"] if "leaid" in extra.columns else extra[key]
-    aside = set_aside_rows(
-        endpoint,
-        leaids,
-        key,
-        extra[key].cast(pl.String),
-        f"duplicate row for {key}; kept the first",
-    )
-    return frame.filter(~dup), aside
+@dataclass(frozen=True)
+class _Plan:
+    total: pl.Expr | None  # keeps all-students / total rows
+    parse: list[pl.Expr]
+    select: list[pl.Expr]
+    flags: list[pl.Expr]
 
 
-def _leaid_exprs(dtype: pl.DataType, fips: int) -> list[pl.Expr]:
-    """``leaid`` normalised to 7 digits, and why a row cannot be used (or NULL)."""
-    raw = pl.col(_LEAID_RAW)
-    text = raw.cast(pl.String).str.strip_chars() if dtype != pl.Null else pl.lit(None, pl.String)
-    digits = text.str.contains(r"^\d{1,7}$")
-    leaid = pl.when(digits).then(text.str.zfill(7))
-    row_fips = pl.col(_FIPS_RAW).cast(pl.Int64, strict=False)
-    owner = pl.coalesce(row_fips, leaid.str.slice(0, 2).cast(pl.Int64, strict=False))
-    reason = (
-        pl.when(text.is_null() | (text == ""))
-        .then(pl.lit("no leaid"))
-        .when(~digits)
-        .then(pl.lit("malformed leaid (want up to 7 digits)"))
-        .when(owner != fips)
-        .then(pl.format("row is for fips {}, not the requested {}", owner, pl.lit(fips)))
+@functools.lru_cache(maxsize=256)
+def _plan(
+    fields: tuple[Field, ...],
+    dtypes: tuple[tuple[str, pl.DataType], ...],
+    key: tuple[str, ...],
+    subgroups: tuple[str, ...],
+) -> _Plan:
+    """The Polars expressions for one endpoint shape, built once (building them is not free)."""
+    dtype = dict(dtypes)
+    schema = frame_schema(fields)
+    total = None
+    if subgroups:
+        total = pl.all_horizontal(
+            [pl.col(c).cast(pl.Int64, strict=False).eq(99).fill_null(False) for c in subgroups]
+        )
+    numeric = [f for f in fields if f.kind != "text"]
+    parse = [
+        _leaid_expr(dtype[_LEAID_RAW]),
+        *(_parse_number(f.source, dtype[f.source]).alias("__n_" + f.name) for f in numeric),
+    ]
+    owner = pl.coalesce(
+        pl.col(_FIPS_RAW).cast(pl.Int64, strict=False),
+        pl.col("leaid").str.slice(0, 2).cast(pl.Int64, strict=False),
     )
-    return [leaid.alias("leaid"), reason.alias("__row_reason")]
+    select: list[pl.Expr] = [pl.col(_ROW), pl.col("leaid"), owner.alias("__owner")]
+    for f in fields:
+        if f.kind == "text":
+            raw = pl.col(f.source) if dtype[f.source] != pl.Null else pl.lit(None)
+            select.append(raw.cast(pl.String).alias(f.name))
+            continue
+        value, code = _number_exprs(f, pl.col("__n_" + f.name))
+        select += [
+            value.cast(schema[f.name]).alias(f.name),
+            code.alias(code_column(f.name)),
+            pl.col(f.source).alias("__raw_" + f.name),
+        ]
+    ident = pl.coalesce([pl.col(k) for k in key]) if key != ("leaid",) else pl.col("leaid")
+    flags = [
+        (~pl.when(pl.col("leaid").is_not_null()).then(ident).is_first_distinct()).alias("__dup"),
+        ident.is_null().alias("__no_id"),
+    ]
+    return _Plan(total=total, parse=parse, select=select, flags=flags)
+
+
+def _leaid_expr(dtype: pl.DataType) -> pl.Expr:
+    """``leaid`` zero-filled to 7 digits; NULL when absent or not 1–7 digits."""
+    if dtype == pl.Null:
+        return pl.lit(None, pl.String).alias("leaid")
+    text = pl.col(_LEAID_RAW).cast(pl.String).str.strip_chars()
+    return pl.when(text.str.contains(r"^\d{1,7}$")).then(text.str.zfill(7)).alias("leaid")
 
 
 def _row_set_aside(
-    endpoint: str, problems: pl.DataFrame, rows: Sequence[dict[str, Any]]
+    endpoint: str,
+    problems: pl.DataFrame,
+    rows: Sequence[dict[str, Any]],
+    fips: int,
+    key: Sequence[str],
 ) -> pl.DataFrame:
     """Whole rows that cannot be used: keep the full raw row as JSON so nothing is lost."""
-    values = [json.dumps(rows[i], sort_keys=True, default=str) for i in problems[_ROW]]
-    return set_aside_rows(endpoint, problems["leaid"], "leaid", values, problems["__row_reason"])
+    raws = [rows[i] for i in problems[_ROW]]
+    reasons = []
+    for raw, leaid, dup in zip(raws, problems["leaid"], problems["__dup"], strict=True):
+        reasons.append(_row_reason(raw, leaid, bool(dup), fips, key))
+    values = [json.dumps(raw, sort_keys=True, default=str) for raw in raws]
+    return set_aside_rows(endpoint, problems["leaid"], "leaid", values, reasons)
 
 
-def _number_exprs(f: Field, dtype: pl.DataType) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
-    raw = pl.col(f.source)
-    present = raw.is_not_null()
-    if dtype == pl.String:  # "" is how a blank arrives: NULL, not an unparseable number
-        text = raw.str.strip_chars()
-        present = text.is_not_null() & (text != "")
-        num = text.cast(pl.Float64, strict=False)
-    elif dtype.is_numeric() or dtype in (pl.Boolean, pl.Null):
-        num = raw.cast(pl.Float64)
-    else:  # lists or objects where a number belongs: every non-null value is unparseable
-        num = pl.lit(None, pl.Float64)
-    codes = [-2, -3] if f.kind == "grade" else [-1, -2, -3]
-    is_code = num.is_in(codes).fill_null(False)
-    floor = -1 if f.kind == "grade" else 0
-    reason = (
-        pl.when(present & num.is_null())
-        .then(pl.lit("unparseable number"))
-        .when(num.is_nan() | num.is_infinite())
-        .then(pl.lit("not a finite number"))
-        .when(is_code)
-        .then(pl.lit(None, pl.String))
-        .when(num < floor)
-        .then(pl.lit("negative value that is not a missing code (-1/-2/-3)"))
-    )
+def _row_reason(
+    raw: dict[str, Any], leaid: str | None, dup: bool, fips: int, key: Sequence[str]
+) -> str:
+    if raw.get("leaid") is None or str(raw.get("leaid")).strip() == "":
+        return "no leaid"
+    if leaid is None:
+        return "malformed leaid (want up to 7 digits)"
+    row_fips = raw.get("fips")
+    try:
+        owner = int(row_fips) if row_fips is not None else int(leaid[:2])
+    except (TypeError, ValueError):
+        owner = None
+    if owner != fips:
+        return f"row is for fips {row_fips if row_fips is not None else leaid[:2]}, not {fips}"
+    if dup:
+        return f"duplicate row for {'/'.join(key)}; kept the first"
+    return f"no {' or '.join(key)}"
+
+
+def _parse_number(source: str, dtype: pl.DataType) -> pl.Expr:
+    raw = pl.col(source)
+    if dtype == pl.String:
+        return raw.str.strip_chars().cast(pl.Float64, strict=False)
+    if dtype.is_numeric() or dtype in (pl.Boolean, pl.Null):
+        return raw.cast(pl.Float64)
+    return pl.lit(None, pl.Float64)  # lists or objects where a number belongs
+
+
+def _number_exprs(f: Field, num: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    """(value, code): a code becomes NULL + code; anything else unusable becomes NULL (and is
+    found afterwards by :func:`_unusable_values`, off the hot path)."""
+    floor = -1.0 if f.kind == "grade" else 0.0
+    ok = (num >= floor) & num.is_finite()
     if f.kind != "float":
-        reason = reason.when(num != num.floor()).then(pl.lit("not a whole number"))
-    value = pl.when(reason.is_null() & ~is_code).then(num)
-    code = pl.when(is_code).then(num.cast(pl.Int32))
-    return value, code, reason
+        ok = ok & (num == num.floor())
+    is_code = num.is_in([-2.0, -3.0] if f.kind == "grade" else [-1.0, -2.0, -3.0])
+    return pl.when(ok).then(num), pl.when(is_code).then(num).cast(pl.Int32)
+
+
+def _unusable_values(out: pl.DataFrame, f: Field) -> pl.Series | None:
+    """Mask of rows whose value for ``f`` was sent but is neither a number nor a code, or None.
+
+    Cheap when all is well: counting NULLs is O(1), so the mask is only built when the number
+    of values sent exceeds the number of values and codes kept."""
+    raw, value, code = out["__raw_" + f.name], out[f.name], out[code_column(f.name)]
+    sent = out.height - raw.null_count()
+    kept = 2 * out.height - value.null_count() - code.null_count()
+    if sent <= kept:
+        return None
+    mask = raw.is_not_null() & value.is_null() & code.is_null()
+    if raw.dtype == pl.String:  # "" is how a blank arrives: NULL, not an unparseable number
+        mask = mask & (raw.str.strip_chars() != "")
+    return mask if mask.any() else None
+
+
+def _number_reason(raw: object, kind: Kind) -> str:
+    """Why a present value was not usable (only called for set-aside values)."""
+    try:
+        number = float(str(raw).strip()) if not isinstance(raw, bool | list | dict) else None
+    except ValueError:
+        number = None
+    if number is None:
+        return "unparseable number"
+    if not math.isfinite(number):
+        return "not a finite number"
+    if number < 0:
+        return "negative value that is not a missing code (-1/-2/-3)"
+    if kind != "float" and not number.is_integer():
+        return "not a whole number"
+    return "unusable number"

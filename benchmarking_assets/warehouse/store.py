@@ -115,7 +115,9 @@ class WarehouseStore:
                     "version TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
                 )
             )
-            done = {row[0] for row in conn.execute(sa.text("SELECT version FROM schema_migrations"))}
+            done = {
+                row[0] for row in conn.execute(sa.text("SELECT version FROM schema_migrations"))
+            }
             for path in files:
                 version = path.stem
                 if version in done:
@@ -251,7 +253,9 @@ def _check_rows_inside(table: str, df: pl.DataFrame, where: Mapping[str, Any]) -
     for column, value in where.items():
         if column not in df.columns or df.height == 0:
             continue
-        allowed = list(value) if isinstance(value, list | tuple | set | frozenset | range) else [value]
+        allowed = (
+            list(value) if isinstance(value, list | tuple | set | frozenset | range) else [value]
+        )
         outside = df.filter(~pl.col(column).is_in(allowed))
         if outside.height:
             raise WarehouseError(
@@ -266,10 +270,7 @@ def _copy_into(conn: Connection, table: str, columns: list[str], df: pl.DataFram
     buffer = io.BytesIO()
     df.write_csv(buffer, include_header=False, null_value="\\N", quote_style="non_numeric")
     raw = conn.connection.dbapi_connection
-    sql = (
-        f"COPY {table} ({', '.join(columns)}) FROM STDIN "
-        "WITH (FORMAT csv, NULL '\\N')"
-    )
+    sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv, NULL '\\N')"
     with raw.cursor() as cursor, cursor.copy(sql) as copy:
         copy.write(buffer.getvalue())
 

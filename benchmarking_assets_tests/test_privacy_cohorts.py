@@ -1,0 +1,190 @@
+"""Peer criteria, the ladder and the disjoint cohort assignment (pure Polars)."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from benchmarking_assets.privacy.cohorts import (
+    KEY_COLUMNS,
+    PeerCriteria,
+    assign_cohorts,
+    contributor_cohorts,
+    district_keys,
+    frl_cut_points,
+    ladder,
+)
+
+
+def _districts(rows: list[dict]) -> pl.DataFrame:
+    base = {
+        "leaid": None,
+        "state_code": "CA",
+        "enrollment": 1000,
+        "frl_students": 500,
+        "urban_centric_locale": 41,
+        "lowest_grade": 0,
+        "highest_grade": 12,
+    }
+    return pl.DataFrame([{**base, **r} for r in rows])
+
+
+def test_bands_at_their_boundaries() -> None:
+    df = _districts(
+        [
+            {"leaid": "0000001", "enrollment": 2499, "urban_centric_locale": 11},
+            {"leaid": "0000002", "enrollment": 2500, "urban_centric_locale": 23},
+            {"leaid": "0000003", "enrollment": 9999, "urban_centric_locale": 31},
+            {"leaid": "0000004", "enrollment": 10_000, "urban_centric_locale": 43},
+            {"leaid": "0000005", "enrollment": 49_999, "urban_centric_locale": 9},
+            {"leaid": "0000006", "enrollment": 50_000, "urban_centric_locale": None},
+            {"leaid": "0000007", "enrollment": None, "state_code": "NY"},
+        ]
+    )
+    keys = district_keys(df)
+    assert keys["size_band"].to_list() == [
+        "small", "medium", "medium", "large", "large", "very_large", "unknown",
+    ]  # fmt: skip
+    assert keys["locale"].to_list() == [
+        "city", "suburb", "town", "rural", "unknown", "unknown", "rural",
+    ]  # fmt: skip
+    assert keys["region"].to_list() == ["West"] * 6 + ["Northeast"]
+
+
+def test_grade_spans() -> None:
+    df = _districts(
+        [
+            {"leaid": "0000001", "lowest_grade": -1, "highest_grade": 8},  # PK-8
+            {"leaid": "0000002", "lowest_grade": 6, "highest_grade": 12},
+            {"leaid": "0000003", "lowest_grade": 9, "highest_grade": 12},
+            {"leaid": "0000004", "lowest_grade": 0, "highest_grade": 12},
+            {"leaid": "0000005", "lowest_grade": 5, "highest_grade": 9},
+            {"leaid": "0000006", "lowest_grade": 15, "highest_grade": 15},  # ungraded
+            {"leaid": "0000007", "lowest_grade": None, "highest_grade": 12},
+        ]
+    )
+    assert district_keys(df)["grade_span"].to_list() == [
+        "elementary", "secondary", "secondary", "unified", "unified", "unknown", "unknown",
+    ]  # fmt: skip
+
+
+def test_frl_quartiles_use_linear_cut_points() -> None:
+    # FRL % = 10, 20, 30, 40, 50: linear p25 = 20, p50 = 30, p75 = 40 ("nearest" would agree
+    # here, so add a sixth value, 60: linear p25 = 22.5, p50 = 35, p75 = 47.5).
+    pcts = [10, 20, 30, 40, 50, 60]
+    df = _districts(
+        [{"leaid": f"000000{i}", "enrollment": 100, "frl_students": p} for i, p in enumerate(pcts)]
+        + [{"leaid": "0000009", "enrollment": 0, "frl_students": 0}]
+    )
+    assert frl_cut_points(df) == pytest.approx((22.5, 35.0, 47.5))
+    bands = district_keys(df)["frl_band"].to_list()
+    assert bands == ["q1", "q1", "q2", "q3", "q4", "q4", "unknown"]
+
+
+def test_ladder_default_and_configured() -> None:
+    steps = ladder()
+    assert [s.keys for s in steps] == [
+        ("state_code", "size_band", "locale", "frl_band", "grade_span"),
+        ("region", "size_band", "locale", "frl_band", "grade_span"),
+        ("region", "size_band", "locale", "frl_band"),
+        ("region", "size_band", "locale"),
+        ("region", "size_band"),
+        ("size_band",),
+        (),
+    ]
+    no_geo = ladder(PeerCriteria(geography=False, frl=False))
+    assert [s.keys for s in no_geo] == [
+        ("size_band", "locale", "grade_span"),
+        ("size_band", "locale"),
+        ("size_band",),
+        (),
+    ]
+    assert [s.level for s in no_geo] == [0, 1, 2, 3]
+
+
+def _keys(rows: list[tuple[str, str, str]]) -> pl.DataFrame:
+    """(leaid, state, size) with the other criteria constant."""
+    return pl.DataFrame(
+        [
+            {
+                "leaid": leaid,
+                "state_code": st_,
+                "region": {"CA": "West", "OR": "West", "NY": "Northeast"}[st_],
+                "size_band": size,
+                "locale": "rural",
+                "frl_band": "q1",
+                "grade_span": "unified",
+            }
+            for leaid, st_, size in rows
+        ],
+        schema={"leaid": pl.String(), **dict.fromkeys(KEY_COLUMNS, pl.String())},
+    )
+
+
+def test_small_cells_pool_upward_and_leftovers_merge_into_smallest() -> None:
+    rows = (
+        [(f"CA{i:05d}", "CA", "small") for i in range(5)]  # a full state cell: L0
+        + [(f"CA{i:05d}", "CA", "medium") for i in range(5, 8)]  # 3 in CA …
+        + [(f"OR{i:05d}", "OR", "medium") for i in range(2)]  # … + 2 in OR: region cell, L1
+        + [(f"NY{i:05d}", "NY", "large") for i in range(2)]  # 2 left over nationally
+    )
+    assigned, suppressed = assign_cohorts(_keys(rows), 5, ladder())
+    assert suppressed.height == 0
+    by = dict(zip(assigned["leaid"], assigned["cohort_id"], strict=True))
+    small = "L0:state_code=CA|size_band=small|locale=rural|frl_band=q1|grade_span=unified"
+    west = "L1:region=West|size_band=medium|locale=rural|frl_band=q1|grade_span=unified"
+    assert {by[f"CA{i:05d}"] for i in range(5)} == {small}
+    assert {by[x] for x in ["CA00005", "CA00006", "CA00007", "OR00000", "OR00001"]} == {west}
+    # the two NY districts join the smallest cohort (both have 5; ties by id: L0 < L1)
+    assert by["NY00000"] == by["NY00001"] == small
+    merged = assigned.filter(pl.col("merged_leftover") == 1)["leaid"].to_list()
+    assert merged == ["NY00000", "NY00001"]
+
+
+def test_fewer_than_k_in_total_suppresses_everything() -> None:
+    assigned, suppressed = assign_cohorts(_keys([("CA00001", "CA", "small")] * 1), 2, ladder())
+    assert assigned.height == 0
+    assert suppressed["leaid"].to_list() == ["CA00001"]
+
+
+STATES = ["CA", "OR", "NY"]
+SIZES = ["small", "medium", "large", "very_large"]
+
+
+@st.composite
+def key_frames(draw: st.DrawFn) -> pl.DataFrame:
+    n = draw(st.integers(0, 80))
+    rows = [
+        (f"{i:07d}", draw(st.sampled_from(STATES)), draw(st.sampled_from(SIZES))) for i in range(n)
+    ]
+    return _keys(rows)
+
+
+@settings(max_examples=80, deadline=None)
+@given(keys=key_frames(), k=st.integers(1, 15))
+def test_assignment_is_a_partition_into_cohorts_of_at_least_k(keys: pl.DataFrame, k: int) -> None:
+    assigned, suppressed = assign_cohorts(keys, k, ladder())
+    # every district exactly once, in a cohort or (only when there are < k) suppressed
+    assert sorted(assigned["leaid"].to_list() + suppressed["leaid"].to_list()) == sorted(
+        keys["leaid"].to_list()
+    )
+    assert assigned["leaid"].n_unique() == assigned.height
+    assert suppressed.height == (keys.height if keys.height < k else 0)
+    if assigned.height:
+        assert assigned.group_by("cohort_id").len()["len"].min() >= k
+
+
+def test_contributor_cohorts_pool_per_metric() -> None:
+    keys = _keys([(f"CA{i:05d}", "CA", "small") for i in range(6)])
+    contributions = pl.DataFrame(
+        {
+            "leaid": [f"CA{i:05d}" for i in range(6)] + ["CA00000", "CA00001", "XX00000"],
+            "metric": ["mastery_rate_pct"] * 6 + ["avg_session_minutes"] * 2 + ["mastery_rate_pct"],
+        }
+    )
+    out = contributor_cohorts(contributions, keys, 3, ladder())
+    # avg_session_minutes has 2 < 3 contributors: none placed; XX00000 has no district row
+    assert out["metric"].unique().to_list() == ["mastery_rate_pct"]
+    assert out.height == 6
