@@ -13,15 +13,18 @@ import argparse
 import os
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarking_assets.geography import STATE_CODES
+from benchmarking_assets.participants_cli import add_participants_parser, run_participants
 from benchmarking_assets.settings import (
     DEFAULTS,
     data_dir,
     default_database_url,
+    default_inbox_dir,
     default_reports_dir,
 )
 
@@ -33,13 +36,22 @@ RANGE_END = "dagster/asset_partition_range_end"
 class Stage:
     label: str
     job_name: str
-    partitioning: str  # "state_year" or "year"
+    partitioning: str  # "state_year", "year" or "none"
+    enroll_demo_participants: bool = False  # enroll sample districts, fill the inbox first
 
 
 # In lineage order; a test checks that these jobs together cover every asset of the graph.
 DEMO_STAGES: tuple[Stage, ...] = (
     Stage("raw district history (state × year)", "raw_history_job", "state_year"),
     Stage("state, national and district benchmarks (year)", "benchmarks_job", "year"),
+    Stage(
+        "sample participants and their private submissions",
+        "benchmark_submissions_job",
+        "none",
+        enroll_demo_participants=True,
+    ),
+    Stage("peer cohorts, cohort and private DP benchmarks (year)", "cohorts_job", "year"),
+    Stage("retention purge", "privacy_retention_job", "none"),
 )
 
 
@@ -95,14 +107,22 @@ def run_demo(states: list[str], years: list[int], verbose: bool = False) -> int:
     log_level = "INFO" if verbose else "WARNING"
     print(f"DAGSTER_HOME  {home}")
     print(f"warehouse     {default_database_url()}")
-    print(
-        "source        " + os.environ.get("EDUCATION_DATA_SOURCE", DEFAULTS["EDUCATION_DATA_SOURCE"])
-    )
+    source = os.environ.get("EDUCATION_DATA_SOURCE", DEFAULTS["EDUCATION_DATA_SOURCE"])
+    print(f"source        {source}")
     print(f"partitions    {len(states)} states × {len(years)} years ({years[0]}–{years[-1]})")
     total = time.monotonic()
     for n, stage in enumerate(DEMO_STAGES, start=1):
+        if stage.enroll_demo_participants:
+            from benchmarking_assets.participants_cli import demo_participants
+            from benchmarking_assets.warehouse import WarehouseStore
+
+            files = demo_participants(
+                WarehouseStore(default_database_url()), years, default_inbox_dir()
+            )
+            print(f"      enrolled sample participants; {len(files)} files in the inbox")
         for start, end in _ranges(stage, states, years):
-            print(f"[{n}/{len(DEMO_STAGES)}] {stage.label}: {start} … {end}", flush=True)
+            span = f": {start} … {end}" if start else ""
+            print(f"[{n}/{len(DEMO_STAGES)}] {stage.label}{span}", flush=True)
             if not _run_stage(defs, instance, stage, start, end, log_level):
                 return 1
     print(f"\nDemo finished in {time.monotonic() - total:.1f} s.")
@@ -116,6 +136,8 @@ def _ranges(stage: Stage, states: list[str], years: list[int]) -> list[tuple[str
     A state × year range is the rectangle between its corners in partition order, so a
     subset of states runs as one range per state.
     """
+    if stage.partitioning == "none":
+        return [("", "")]
     if stage.partitioning == "year":
         return [(str(years[0]), str(years[-1]))]
     if states == list(STATE_CODES):
@@ -127,7 +149,7 @@ def _run_stage(defs, instance, stage: Stage, start: str, end: str, log_level: st
     t0 = time.monotonic()
     result = defs.resolve_job_def(stage.job_name).execute_in_process(
         instance=instance,
-        tags={RANGE_START: start, RANGE_END: end},
+        tags={RANGE_START: start, RANGE_END: end} if start else {},
         run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
         raise_on_error=False,
     )
@@ -151,46 +173,53 @@ def _run_stage(defs, instance, stage: Stage, start: str, end: str, log_level: st
     return True
 
 
+HEADLINE_METRICS = (
+    ("districts", "district_count", ""),
+    ("mean district enrollment", "avg_enrollment", "students"),
+    ("graduation rate", "avg_graduation_rate", "%"),
+    ("math proficiency", "avg_math_proficiency", "%"),
+    ("chronic absenteeism", "avg_chronic_absenteeism_rate", "%"),
+    ("expenditure per pupil", "avg_expenditure_per_pupil", "$"),
+)
+
+
 def print_headlines() -> None:
     from benchmarking_assets.warehouse import WarehouseStore
 
     store = WarehouseStore(default_database_url())
     rows = store.scalar("SELECT COUNT(*) FROM district_data_history")
     districts = store.scalar("SELECT COUNT(DISTINCT leaid) FROM district_data_history")
-    newest = store.scalar("SELECT MAX(year) FROM state_benchmarks WHERE state_code = 'US'")
     print(f"warehouse: {default_database_url()}")
     print(f"reports:   {default_reports_dir()}")
     print(f"district_data_history: {rows:,} rows, {districts:,} districts")
-    if newest is not None:
-        us = store.read_df(
-            "SELECT district_count, avg_enrollment, avg_graduation_rate, avg_math_proficiency, "
-            "avg_chronic_absenteeism_rate, avg_expenditure_per_pupil "
-            "FROM state_benchmarks WHERE state_code = 'US' AND year = :y",
-            {"y": newest},
-        ).row(0, named=True)
-
-        def fmt(v: float | None, spec: str) -> str:
-            return "n/a" if v is None else format(v, spec)
-
-        print(
-            f"national {newest}: {us['district_count']:,} districts, mean enrollment "
-            f"{fmt(us['avg_enrollment'], ',.0f')}, "
-            f"graduation {fmt(us['avg_graduation_rate'], '.1f')} %, "
-            f"math proficiency {fmt(us['avg_math_proficiency'], '.1f')} %, chronic absenteeism "
-            f"{fmt(us['avg_chronic_absenteeism_rate'], '.1f')} %, spending "
-            f"${fmt(us['avg_expenditure_per_pupil'], ',.0f')} per pupil (enrollment-weighted)"
+    # Each metric's newest year with a national value: sources end in different years.
+    for label, column, unit in HEADLINE_METRICS:
+        found = store.read_df(
+            f"SELECT year, {column} AS v FROM state_benchmarks WHERE state_code = 'US' "
+            f"AND {column} IS NOT NULL ORDER BY year DESC LIMIT 1"
         )
+        if found.height:
+            year, value = found.row(0)
+            number = f"{value:>10,.0f}" if column == "district_count" else f"{value:>10,.1f}"
+            print(f"  US {label:<26} {number} {unit:<9} ({year})")
     print("Open the UI with:  DAGSTER_HOME=" + os.environ["DAGSTER_HOME"] + " dagster dev")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Dagster flags beta APIs (backfill policies, multi-partition mappings) on every import;
+    # useful to developers, noise in a command's output.
+    warnings.filterwarnings("ignore", message=".*is currently in (beta|preview)")
     parser = argparse.ArgumentParser(prog="benchmarking", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="materialize the whole asset graph on the configured source")
     demo.add_argument("--states", help="comma-separated state codes (default: all 51)")
     demo.add_argument("--years", help="e.g. 2015-2021 (default: every year the source has)")
     demo.add_argument("-v", "--verbose", action="store_true", help="show Dagster's INFO logs")
+    add_participants_parser(sub)
     args = parser.parse_args(argv)
+
+    if args.command == "participants":
+        return run_participants(args)
 
     if args.command == "demo":
         from benchmarking_assets.sources import EducationDataSource

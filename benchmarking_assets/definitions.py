@@ -9,6 +9,14 @@ from __future__ import annotations
 import dagster as dg
 
 from benchmarking_assets.benchmarks import benchmarks_assets, benchmarks_checks
+from benchmarking_assets.cohorts import (
+    build_privacy_settings,
+    cohorts_assets,
+    cohorts_checks,
+    cohorts_jobs,
+    cohorts_schedules,
+    cohorts_sensors,
+)
 from benchmarking_assets.raw import raw_assets
 from benchmarking_assets.settings import DEFAULTS, default_database_url, env_or
 from benchmarking_assets.sources import EducationDataSource
@@ -33,13 +41,16 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
             source=env_or("EDUCATION_DATA_SOURCE", DEFAULTS["EDUCATION_DATA_SOURCE"]),
             api_url=env_or("EDUCATION_DATA_API_URL", DEFAULTS["EDUCATION_DATA_API_URL"]),
         ),
+        "privacy": build_privacy_settings(),
     }
 
 
 defs = dg.Definitions(
-    assets=[*raw_assets, *benchmarks_assets],
-    asset_checks=[*benchmarks_checks],
-    jobs=[raw_job, benchmarks_job],
+    assets=[*raw_assets, *benchmarks_assets, *cohorts_assets],
+    asset_checks=[*benchmarks_checks, *cohorts_checks],
+    jobs=[raw_job, benchmarks_job, *cohorts_jobs],
+    sensors=[*cohorts_sensors],
+    schedules=[*cohorts_schedules],
     resources=build_resources(),
     # One process per run: the multiprocess executor's process per step costs more here
     # than the steps themselves (see README, "Performance").

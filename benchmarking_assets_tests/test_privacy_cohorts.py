@@ -188,3 +188,24 @@ def test_contributor_cohorts_pool_per_metric() -> None:
     # avg_session_minutes has 2 < 3 contributors: none placed; XX00000 has no district row
     assert out["metric"].unique().to_list() == ["mastery_rate_pct"]
     assert out.height == 6
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    keys=key_frames(),
+    picks=st.lists(st.tuples(st.integers(0, 79), st.sampled_from(["m1", "m2"])), max_size=120),
+    k=st.integers(1, 12),
+)
+def test_private_cohorts_reach_k_contributors_per_metric(
+    keys: pl.DataFrame, picks: list[tuple[int, str]], k: int
+) -> None:
+    contributions = pl.DataFrame(
+        [(f"{i:07d}", m) for i, m in picks],
+        schema={"leaid": pl.String(), "metric": pl.String()},
+        orient="row",
+    ).unique()
+    out = contributor_cohorts(contributions, keys, k, ladder())
+    if out.height:
+        assert out.group_by("metric", "cohort_id").len()["len"].min() >= k
+    assert out.select("leaid", "metric").is_unique().all()  # one cohort per metric
+    assert out.join(contributions, on=["leaid", "metric"], how="anti").height == 0

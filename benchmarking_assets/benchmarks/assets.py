@@ -1,8 +1,5 @@
 """Benchmark assets, one partition per school year (SPEC §3–§5).
 
-(No ``from __future__ import annotations`` here: Dagster 1.13 rejects a string annotation of
-``context``.)
-
 Lineage, and why it is drawn this way:
 
 * ``state_benchmarks`` and ``district_outliers`` of year Y depend on every state partition of
@@ -18,6 +15,9 @@ Lineage, and why it is drawn this way:
 The assets read and write the warehouse directly (no IO manager). With
 ``BackfillPolicy.single_run()`` a backfill of many years is one run: the history is read once
 and the years are computed one at a time, each year's rows replaced atomically.
+
+(No ``from __future__ import annotations`` here: Dagster 1.13 rejects a string annotation of
+``context``.)
 """
 
 import time
@@ -29,8 +29,6 @@ import polars as pl
 
 from benchmarking_assets.benchmarks import checks
 from benchmarking_assets.benchmarks.metrics import (
-    DISTRICT_BENCHMARKS_SCHEMA,
-    DISTRICT_OUTLIERS_SCHEMA,
     HISTORY_COLUMNS,
     STATE_BENCHMARKS_SCHEMA,
     compute_district_benchmarks,
@@ -245,8 +243,6 @@ def district_outliers(
 
 
 __all__ = [
-    "DISTRICT_BENCHMARKS_SCHEMA",
-    "DISTRICT_OUTLIERS_SCHEMA",
     "district_benchmarks",
     "district_outliers",
     "state_benchmarks",

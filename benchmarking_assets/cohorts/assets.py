@@ -52,6 +52,7 @@ from benchmarking_assets.warehouse.store import utc_now
 RAW_YEAR = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="year")
 GROUP = "cohorts"
 CHECK = "min_cohort_size"
+MAPPING_CHECK = "participant_private_benchmarks_min_cohort_size"
 SUBMISSION_SUFFIXES = (".csv", ".json")
 CRITERIA = ("size", "locale", "frl", "grade_span", "geography")
 
@@ -98,7 +99,7 @@ def _years(context: dg.AssetExecutionContext) -> list[int]:
 
 
 def min_size_check(
-    store: WarehouseStore, table: str, column: str, k: int, asset: str
+    store: WarehouseStore, table: str, column: str, k: int, asset: str, name: str = CHECK
 ) -> dg.AssetCheckResult:
     """Whole table: no row with ``column`` < k (and, for peer_cohorts, no real group < k)."""
     small = store.scalar(f"SELECT COUNT(*) FROM {table} WHERE {column} < :k", {"k": k})
@@ -110,7 +111,7 @@ def min_size_check(
         )
     return dg.AssetCheckResult(
         asset_key=asset,
-        check_name=CHECK,
+        check_name=name,
         passed=small == 0,
         severity=dg.AssetCheckSeverity.ERROR,
         metadata={"k": k, "rows_below_k": int(small), "table": table},
@@ -471,7 +472,14 @@ def release_year(
     deps=["peer_cohorts", "benchmark_metric_submissions"],
     backfill_policy=dg.BackfillPolicy.single_run(),
     kinds={"opendp", "sql"},
-    check_specs=_check_spec("private_cohort_benchmarks", "cell"),
+    check_specs=[
+        *_check_spec("private_cohort_benchmarks", "cell"),
+        dg.AssetCheckSpec(
+            MAPPING_CHECK,
+            asset="private_cohort_benchmarks",
+            description="no participant_private_benchmarks row below MIN_COHORT_SIZE",
+        ),
+    ],
     description=(
         "Differentially private means of private metrics per cohort of contributors "
         "(OpenDP Laplace, clamped to public bounds, DIFFERENTIAL_PRIVACY_EPSILON per release); "
@@ -502,7 +510,15 @@ def private_cohort_benchmarks(
             "years": dg.MetadataValue.json(per_year),
         },
         check_results=[
-            min_size_check(store, "private_cohort_benchmarks", "n", k, "private_cohort_benchmarks")
+            min_size_check(store, "private_cohort_benchmarks", "n", k, "private_cohort_benchmarks"),
+            min_size_check(
+                store,
+                "participant_private_benchmarks",
+                "n",
+                k,
+                "private_cohort_benchmarks",
+                MAPPING_CHECK,
+            ),
         ],
     )
 
