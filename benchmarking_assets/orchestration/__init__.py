@@ -1,0 +1,34 @@
+"""Orchestration: schedules, sensors and the jobs they launch (docs/operations.md).
+
+Add to ``Definitions``::
+
+    jobs=[..., *orchestration_jobs],
+    schedules=[..., *orchestration_schedules],
+    sensors=[..., *orchestration_sensors],
+"""
+
+from benchmarking_assets.orchestration.common import (
+    raw_refresh_job,
+    reports_nightly_job,
+    year_downstream_job,
+)
+from benchmarking_assets.orchestration.schedules import (
+    cohorts_nightly,
+    raw_yearly_refresh,
+    reports_nightly,
+)
+from benchmarking_assets.orchestration.sensors import (
+    new_year_sensor,
+    participation_sensor,
+    record_run_failures,
+)
+
+orchestration_jobs = [raw_refresh_job, year_downstream_job, reports_nightly_job]
+orchestration_schedules = [raw_yearly_refresh, cohorts_nightly, reports_nightly]
+orchestration_sensors = [new_year_sensor, participation_sensor, record_run_failures]
+
+__all__ = [
+    "orchestration_jobs",
+    "orchestration_schedules",
+    "orchestration_sensors",
+]
