@@ -1,0 +1,58 @@
+"""``benchmarking demo`` end to end, on a slice of the sample to keep the suite quick."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from benchmarking_assets.warehouse import WarehouseStore
+
+REPO = Path(__file__).resolve().parents[1]
+SPEC_TABLES = {"district_data_history", "state_benchmarks", "district_benchmarks"}
+
+
+def test_demo_builds_the_graph_and_records_runs_in_dagster_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("DAGSTER_HOME", "DATABASE_URL")}
+    env["BENCHMARKING_DATA_DIR"] = str(tmp_path / "data")
+    run = subprocess.run(
+        [str(Path(sys.executable).parent / "benchmarking"), "demo",
+         "--states", "CA,NV", "--years", "2016-2021"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+    assert "Demo finished" in run.stdout
+
+    store = WarehouseStore(f"sqlite:///{tmp_path / 'data' / 'warehouse.sqlite'}")
+    assert set(store.table_names()) >= SPEC_TABLES
+    loaded = store.read_df(
+        "SELECT state_code, year, COUNT(*) AS n FROM district_data_history "
+        "GROUP BY state_code, year ORDER BY state_code, year"
+    )
+    assert [(s, y) for s, y, _ in loaded.rows()] == [
+        (s, y) for s in ("CA", "NV") for y in range(2016, 2022)
+    ]
+    assert all(n > 0 for _, _, n in loaded.rows())
+    us = store.read_df(
+        "SELECT year, district_count FROM state_benchmarks WHERE state_code = 'US' ORDER BY year"
+    )
+    # The US row counts every district of the loaded states that year.
+    for year, count in us.rows():
+        assert count == store.scalar(
+            "SELECT COUNT(*) FROM district_data_history WHERE year = :y", {"y": year}
+        )
+    assert store.scalar("SELECT COUNT(*) FROM district_benchmarks") == loaded["n"].sum()
+
+    # The runs went to the default DAGSTER_HOME, where the UI will find them.
+    home = tmp_path / "data" / "dagster_home"
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    with dg.DagsterInstance.get() as instance:
+        runs = instance.get_runs()
+        assert runs and all(r.is_success for r in runs)
+        assert {r.job_name for r in runs} >= {"raw_history_job", "benchmarks_job", "cohorts_job"}
