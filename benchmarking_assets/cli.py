@@ -36,7 +36,7 @@ RANGE_END = "dagster/asset_partition_range_end"
 class Stage:
     label: str
     job_name: str
-    partitioning: str  # "state_year", "year" or "none"
+    partitioning: str  # "state_year", "year", "participant_year" or "none"
     enroll_demo_participants: bool = False  # enroll sample districts, fill the inbox first
 
 
@@ -51,6 +51,7 @@ DEMO_STAGES: tuple[Stage, ...] = (
         enroll_demo_participants=True,
     ),
     Stage("peer cohorts, cohort and private DP benchmarks (year)", "cohorts_job", "year"),
+    Stage("reports and insights (participant × year)", "reports_job", "participant_year"),
     Stage("retention purge", "privacy_retention_job", "none"),
 )
 
@@ -112,25 +113,35 @@ def run_demo(states: list[str], years: list[int], verbose: bool = False) -> int:
     print(f"partitions    {len(states)} states × {len(years)} years ({years[0]}–{years[-1]})")
     total = time.monotonic()
     for n, stage in enumerate(DEMO_STAGES, start=1):
-        if stage.enroll_demo_participants:
-            from benchmarking_assets.participants_cli import demo_participants
+        participants: list[str] = []
+        if stage.partitioning == "participant_year":
+            from benchmarking_assets.reports import participant_partitions, sync_report_partitions
             from benchmarking_assets.warehouse import WarehouseStore
 
-            files = demo_participants(
-                WarehouseStore(default_database_url()), years, default_inbox_dir()
-            )
-            print(f"      enrolled sample participants; {len(files)} files in the inbox")
-        for start, end in _ranges(stage, states, years):
+            sync_report_partitions(instance, WarehouseStore(default_database_url()))
+            participants = list(instance.get_dynamic_partitions(participant_partitions.name))
+        for start, end in _ranges(stage, states, years, participants):
             span = f": {start} … {end}" if start else ""
             print(f"[{n}/{len(DEMO_STAGES)}] {stage.label}{span}", flush=True)
+            if stage.enroll_demo_participants:
+                from benchmarking_assets.participants_cli import demo_participants
+                from benchmarking_assets.warehouse import WarehouseStore
+
+                files = demo_participants(
+                    WarehouseStore(default_database_url()), years, default_inbox_dir()
+                )
+                print(f"      enrolled sample participants; {len(files)} files in the inbox")
             if not _run_stage(defs, instance, stage, start, end, log_level):
                 return 1
     print(f"\nDemo finished in {time.monotonic() - total:.1f} s.")
     print_headlines()
+    print_reports(years[-1])
     return 0
 
 
-def _ranges(stage: Stage, states: list[str], years: list[int]) -> list[tuple[str, str]]:
+def _ranges(
+    stage: Stage, states: list[str], years: list[int], participants: Sequence[str] = ()
+) -> list[tuple[str, str]]:
     """Partition-key ranges for a stage: one rectangle when all states are wanted.
 
     A state × year range is the rectangle between its corners in partition order, so a
@@ -138,6 +149,11 @@ def _ranges(stage: Stage, states: list[str], years: list[int]) -> list[tuple[str
     """
     if stage.partitioning == "none":
         return [("", "")]
+    if stage.partitioning == "participant_year":
+        # Reports for the newest year; the dynamic keys' first and last span them all.
+        if not participants:
+            return []
+        return [(f"{participants[0]}|{years[-1]}", f"{participants[-1]}|{years[-1]}")]
     if stage.partitioning == "year":
         return [(str(years[0]), str(years[-1]))]
     if states == list(STATE_CODES):
@@ -203,6 +219,18 @@ def print_headlines() -> None:
             number = f"{value:>10,.0f}" if column == "district_count" else f"{value:>10,.1f}"
             print(f"  US {label:<26} {number} {unit:<9} ({year})")
     print("Open the UI with:  DAGSTER_HOME=" + os.environ["DAGSTER_HOME"] + " dagster dev")
+
+
+def print_reports(year: int) -> None:
+    from benchmarking_assets.warehouse import WarehouseStore
+
+    paths = WarehouseStore(default_database_url()).read_df(
+        "SELECT leaid, format, path FROM benchmark_reports WHERE year = :y ORDER BY leaid, format",
+        {"y": year},
+    )
+    print(f"\nReports for {year}: {paths.height} files for {paths['leaid'].n_unique()} districts")
+    for leaid, fmt, path in paths.rows():
+        print(f"  {leaid} {fmt:<4} {path}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

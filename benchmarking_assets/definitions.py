@@ -18,6 +18,12 @@ from benchmarking_assets.cohorts import (
     cohorts_sensors,
 )
 from benchmarking_assets.raw import raw_assets
+from benchmarking_assets.reports import (
+    build_report_settings,
+    reports_assets,
+    reports_checks,
+    reports_jobs,
+)
 from benchmarking_assets.settings import DEFAULTS, default_database_url, env_or
 from benchmarking_assets.sources import EducationDataSource
 from benchmarking_assets.warehouse import Warehouse
@@ -42,13 +48,14 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
             api_url=env_or("EDUCATION_DATA_API_URL", DEFAULTS["EDUCATION_DATA_API_URL"]),
         ),
         "privacy": build_privacy_settings(),
+        "reports": build_report_settings(),
     }
 
 
 defs = dg.Definitions(
-    assets=[*raw_assets, *benchmarks_assets, *cohorts_assets],
-    asset_checks=[*benchmarks_checks, *cohorts_checks],
-    jobs=[raw_job, benchmarks_job, *cohorts_jobs],
+    assets=[*raw_assets, *benchmarks_assets, *cohorts_assets, *reports_assets],
+    asset_checks=[*benchmarks_checks, *cohorts_checks, *reports_checks],
+    jobs=[raw_job, benchmarks_job, *cohorts_jobs, *reports_jobs],
     sensors=[*cohorts_sensors],
     schedules=[*cohorts_schedules],
     resources=build_resources(),

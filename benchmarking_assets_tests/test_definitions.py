@@ -22,6 +22,12 @@ EXPECTED_GROUPS = {
     "district_data_history": "raw",
     "state_benchmarks": "benchmarks",
     "district_benchmarks": "benchmarks",
+    "district_outliers": "benchmarks",
+    "peer_cohorts": "cohorts",
+    "cohort_benchmarks": "cohorts",
+    "private_cohort_benchmarks": "cohorts",
+    "benchmark_reports": "reports",
+    "benchmark_insights": "reports",
 }
 
 

@@ -49,6 +49,17 @@ def test_demo_builds_the_graph_and_records_runs_in_dagster_home(
         )
     assert store.scalar("SELECT COUNT(*) FROM district_benchmarks") == loaded["n"].sum()
 
+    # Reports: a PDF, an XLSX and a CSV per sample participant for the newest year, on disk,
+    # and their paths printed.
+    reports = store.read_df("SELECT leaid, year, format, path FROM benchmark_reports")
+    participants = store.scalar("SELECT COUNT(*) FROM benchmark_participants")
+    assert participants > 0
+    assert sorted(set(reports["format"])) == ["csv", "pdf", "xlsx"]
+    assert reports.height == 3 * participants and set(reports["year"]) == {2021}
+    for path in reports["path"]:
+        assert Path(path).is_file() and Path(path).stat().st_size > 0
+        assert path in run.stdout
+
     # The runs went to the default DAGSTER_HOME, where the UI will find them.
     home = tmp_path / "data" / "dagster_home"
     monkeypatch.setenv("DAGSTER_HOME", str(home))
