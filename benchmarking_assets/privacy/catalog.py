@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from benchmarking_assets.benchmarks.metrics import VALUE_COLUMNS
+
 Direction = Literal["higher_is_better", "lower_is_better"]
 
 CATEGORIES: tuple[str, ...] = ("academic", "engagement", "ai_tutor", "operational")
@@ -62,16 +64,7 @@ _METRICS: tuple[Metric, ...] = (
 METRICS: dict[str, Metric] = {m.name: m for m in _METRICS}
 
 # Public metrics benchmarked per cohort: the value columns of ``district_benchmarks``.
-PUBLIC_METRICS: tuple[str, ...] = (
-    "swd_pct",
-    "ell_pct",
-    "student_teacher_ratio",
-    "absenteeism",
-    "graduation",
-    "math_proficiency",
-    "read_proficiency",
-    "expenditure_pp",
-)
+PUBLIC_METRICS: tuple[str, ...] = VALUE_COLUMNS
 
 
 def metrics_of(category: str) -> list[Metric]:

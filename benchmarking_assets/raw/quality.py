@@ -109,13 +109,11 @@ def quarantine(
     return history, issues.select(list(DATA_QUALITY_ISSUES)).cast(DATA_QUALITY_ISSUES)
 
 
+# The issue columns a rule fills in; asset, partition and time are added per partition.
 _ISSUE_PARTS = {
-    "check_name": pl.String(),
-    "leaid": pl.String(),
-    "year": pl.Int32(),
-    "column_name": pl.String(),
-    "value": pl.String(),
-    "reason": pl.String(),
+    k: v
+    for k, v in DATA_QUALITY_ISSUES.items()
+    if k not in ("asset", "partition_key", "detected_at")
 }
 
 
