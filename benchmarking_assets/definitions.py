@@ -17,6 +17,11 @@ from benchmarking_assets.cohorts import (
     cohorts_schedules,
     cohorts_sensors,
 )
+from benchmarking_assets.orchestration import (
+    orchestration_jobs,
+    orchestration_schedules,
+    orchestration_sensors,
+)
 from benchmarking_assets.raw import raw_assets
 from benchmarking_assets.reports import (
     build_report_settings,
@@ -55,9 +60,9 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
 defs = dg.Definitions(
     assets=[*raw_assets, *benchmarks_assets, *cohorts_assets, *reports_assets],
     asset_checks=[*benchmarks_checks, *cohorts_checks, *reports_checks],
-    jobs=[raw_job, benchmarks_job, *cohorts_jobs, *reports_jobs],
-    sensors=[*cohorts_sensors],
-    schedules=[*cohorts_schedules],
+    jobs=[raw_job, benchmarks_job, *cohorts_jobs, *reports_jobs, *orchestration_jobs],
+    sensors=[*cohorts_sensors, *orchestration_sensors],
+    schedules=[*cohorts_schedules, *orchestration_schedules],
     resources=build_resources(),
     # One process per run: the multiprocess executor's process per step costs more here
     # than the steps themselves (see README, "Performance").

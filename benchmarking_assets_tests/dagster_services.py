@@ -111,8 +111,10 @@ class DagsterStack:
 
     def start(self, daemon: bool = True, timeout: float = 120) -> DagsterStack:
         self._spawn(
-            [str(BIN / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(self.port)]
-            + ["-w", "workspace.yaml"],
+            [
+                str(BIN / "dagster-webserver"),
+                *("-h", "127.0.0.1", "-p", str(self.port), "-w", "workspace.yaml"),
+            ],
             "webserver.log",
         )
         if daemon:
@@ -169,7 +171,9 @@ class DagsterStack:
             with urllib.request.urlopen(request, timeout=60) as response:
                 return json.loads(response.read())
         except urllib.error.HTTPError as exc:  # GraphQL errors come back as HTTP 4xx/5xx
-            raise RuntimeError(f"GraphQL {exc.code}: {exc.read().decode(errors='replace')}") from exc
+            raise RuntimeError(
+                f"GraphQL {exc.code}: {exc.read().decode(errors='replace')}"
+            ) from exc
 
     def launch_backfill(self, params: dict[str, Any]) -> str:
         data = self.graphql(LAUNCH_BACKFILL, {"params": params})

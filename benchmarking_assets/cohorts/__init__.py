@@ -21,8 +21,6 @@ from benchmarking_assets.cohorts.assets import (
 )
 from benchmarking_assets.cohorts.sensors import (
     cohorts_job,
-    privacy_retention_job,
-    retention_schedule,
     submissions_inbox_sensor,
     submissions_job,
 )
@@ -37,8 +35,10 @@ cohorts_assets = [
 ]
 cohorts_checks: list = []  # the n ≥ k checks are check specs of the assets themselves
 cohorts_sensors = [submissions_inbox_sensor]
-cohorts_jobs = [submissions_job, cohorts_job, privacy_retention_job]
-cohorts_schedules = [retention_schedule]
+cohorts_jobs = [submissions_job, cohorts_job]
+# The retention job and its daily schedule live in ``benchmarking_assets.orchestration``:
+# they purge this layer's submissions and the reports layer's files together.
+cohorts_schedules: list = []
 
 __all__ = [
     "PrivacySettings",

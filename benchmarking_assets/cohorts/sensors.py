@@ -32,17 +32,6 @@ cohorts_job = dg.define_asset_job(
     ),
     description="Peer cohorts, public and private cohort benchmarks, percentiles for the years.",
 )
-privacy_retention_job = dg.define_asset_job(
-    "privacy_retention_job",
-    selection=dg.AssetSelection.assets("privacy_retention"),
-    description="Purge submissions older than DATA_RETENTION_DAYS or no longer consented to.",
-)
-retention_schedule = dg.ScheduleDefinition(
-    name="privacy_retention_daily",
-    job=privacy_retention_job,
-    cron_schedule="30 2 * * *",
-    default_status=dg.DefaultScheduleStatus.STOPPED,
-)
 
 
 def file_sha256(path: Path) -> str:

@@ -9,13 +9,14 @@ Add to ``Definitions``::
 
 from benchmarking_assets.orchestration.common import (
     raw_refresh_job,
-    reports_nightly_job,
     year_downstream_job,
 )
 from benchmarking_assets.orchestration.schedules import (
     cohorts_nightly,
+    privacy_retention_job,
     raw_yearly_refresh,
     reports_nightly,
+    retention_schedule,
 )
 from benchmarking_assets.orchestration.sensors import (
     new_year_sensor,
@@ -23,8 +24,8 @@ from benchmarking_assets.orchestration.sensors import (
     record_run_failures,
 )
 
-orchestration_jobs = [raw_refresh_job, year_downstream_job, reports_nightly_job]
-orchestration_schedules = [raw_yearly_refresh, cohorts_nightly, reports_nightly]
+orchestration_jobs = [raw_refresh_job, year_downstream_job, privacy_retention_job]
+orchestration_schedules = [raw_yearly_refresh, cohorts_nightly, reports_nightly, retention_schedule]
 orchestration_sensors = [new_year_sensor, participation_sensor, record_run_failures]
 
 __all__ = [

@@ -30,11 +30,6 @@ year_downstream_job = dg.define_asset_job(
     ),
     description="Benchmarks then cohorts for the years of a newly loaded raw year.",
 )
-reports_nightly_job = dg.define_asset_job(
-    "reports_nightly_job",
-    selection=dg.AssetSelection.groups("reports"),
-    description="Participant reports (participant × year) for the newest loaded year.",
-)
 
 
 def all_states_tags(year: int) -> dict[str, str]:

@@ -10,7 +10,9 @@ Each request still covers partitions the Dagster way: one run over every state o
 per participant × year. Crons come from the environment at load time:
 ``RAW_REFRESH_CRON`` (default 1 October, 06:00 UTC, after the portal's usual summer/autumn
 releases), ``NIGHTLY_COHORTS_CRON`` (03:00 UTC), ``NIGHTLY_REPORTS_CRON`` (04:30 UTC).
-The daily retention purge is ``privacy_retention_daily`` in ``benchmarking_assets.cohorts``.
+The daily retention purge, ``privacy_retention_daily``, runs ``privacy_retention_job``: the
+cohorts layer's ``privacy_retention`` (submissions) and the reports layer's
+``report_retention`` (report files), so nothing private outlives ``DATA_RETENTION_DAYS``.
 """
 
 from __future__ import annotations
@@ -23,11 +25,10 @@ from benchmarking_assets.orchestration.common import (
     all_states_tags,
     loaded_years,
     raw_refresh_job,
-    reports_nightly_job,
     year_downstream_job,
 )
 from benchmarking_assets.raw.partitions import year_partitions
-from benchmarking_assets.reports.partitions import participant_partitions, report_key
+from benchmarking_assets.reports import participant_partitions, report_key, reports_job
 from benchmarking_assets.sources import EducationDataSource
 from benchmarking_assets.warehouse import Warehouse
 
@@ -94,7 +95,7 @@ def cohorts_nightly(
 @dg.schedule(
     name="reports_nightly",
     cron_schedule=NIGHTLY_REPORTS_CRON,
-    job=reports_nightly_job,
+    job=reports_job,
     execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.STOPPED,
     description="Each participant's report for the newest loaded year, after cohorts_nightly.",
@@ -110,9 +111,23 @@ def reports_nightly(
     return [
         dg.RunRequest(
             run_key=f"report-{leaid}-{year}-{_tick_date(context)}",
-            job_name=reports_nightly_job.name,
+            job_name=reports_job.name,
             partition_key=report_key(leaid, year),
             tags={TRIGGER_TAG: "reports_nightly"},
         )
         for leaid in participants
     ]
+
+
+privacy_retention_job = dg.define_asset_job(
+    "privacy_retention_job",
+    selection=dg.AssetSelection.assets("privacy_retention", "report_retention"),
+    description="Purge submissions and reports older than DATA_RETENTION_DAYS (or unconsented).",
+)
+retention_schedule = dg.ScheduleDefinition(
+    name="privacy_retention_daily",
+    job=privacy_retention_job,
+    cron_schedule=os.environ.get("RETENTION_CRON", "30 2 * * *"),
+    default_status=dg.DefaultScheduleStatus.STOPPED,
+    description="Daily retention purge of private submissions and generated reports.",
+)

@@ -19,6 +19,7 @@ from benchmarking_assets.reports.assets import (
     build_report_settings,
     generate,
     purge_expired_reports,
+    report_retention,
     reports_multi_asset,
     sync_report_partitions,
 )
@@ -28,11 +29,11 @@ from benchmarking_assets.reports.partitions import (
     report_partitions,
 )
 
-reports_assets = [reports_multi_asset]
+reports_assets = [reports_multi_asset, report_retention]
 reports_checks: list = []  # the participant check is a check spec of the asset itself
 reports_job = dg.define_asset_job(
     "reports_job",
-    selection=dg.AssetSelection.groups("reports"),
+    selection=dg.AssetSelection.groups("reports") - dg.AssetSelection.assets(report_retention),
     description="Insights and PDF/XLSX/CSV reports for the chosen participant × year partitions.",
 )
 reports_jobs = [reports_job]

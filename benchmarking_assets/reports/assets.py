@@ -404,3 +404,14 @@ def reports_multi_asset(
         passed=stray == 0,
         metadata={"rows_for_non_participants": int(stray)},
     )
+
+
+@dg.asset(
+    group_name="reports",
+    deps=["benchmark_reports"],
+    kinds={"sql"},
+    description="Deletes reports (files, rows, insights) older than DATA_RETENTION_DAYS.",
+)
+def report_retention(warehouse: Warehouse, privacy: PrivacySettings) -> dg.MaterializeResult:
+    counts = purge_expired_reports(warehouse.store(), privacy.retention_days)
+    return dg.MaterializeResult(metadata={**counts, "retention_days": privacy.retention_days})
