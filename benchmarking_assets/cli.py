@@ -20,6 +20,7 @@ from pathlib import Path
 
 from benchmarking_assets.geography import STATE_CODES
 from benchmarking_assets.participants_cli import add_participants_parser, run_participants
+from benchmarking_assets.raw.partitions import RANGE_END, RANGE_START
 from benchmarking_assets.settings import (
     DEFAULTS,
     data_dir,
@@ -27,9 +28,6 @@ from benchmarking_assets.settings import (
     default_inbox_dir,
     default_reports_dir,
 )
-
-RANGE_START = "dagster/asset_partition_range_start"
-RANGE_END = "dagster/asset_partition_range_end"
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from benchmarking_assets.benchmarks import benchmarks_assets, benchmarks_checks
+from benchmarking_assets.benchmarks import benchmarks_assets, benchmarks_checks, benchmarks_job
 from benchmarking_assets.cohorts import (
     build_privacy_settings,
     cohorts_assets,
@@ -22,7 +22,7 @@ from benchmarking_assets.orchestration import (
     orchestration_schedules,
     orchestration_sensors,
 )
-from benchmarking_assets.raw import raw_assets
+from benchmarking_assets.raw import raw_assets, raw_history_job
 from benchmarking_assets.reports import (
     build_report_settings,
     reports_assets,
@@ -32,17 +32,6 @@ from benchmarking_assets.reports import (
 from benchmarking_assets.settings import DEFAULTS, default_database_url, env_or
 from benchmarking_assets.sources import EducationDataSource
 from benchmarking_assets.warehouse import Warehouse
-
-raw_job = dg.define_asset_job(
-    "raw_history_job",
-    selection=dg.AssetSelection.groups("raw"),
-    description="Load district_data_history for the chosen state × year partitions.",
-)
-benchmarks_job = dg.define_asset_job(
-    "benchmarks_job",
-    selection=dg.AssetSelection.groups("benchmarks"),
-    description="Recompute state and district benchmarks for the chosen years.",
-)
 
 
 def build_resources() -> dict[str, dg.ConfigurableResource]:
@@ -60,7 +49,7 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
 defs = dg.Definitions(
     assets=[*raw_assets, *benchmarks_assets, *cohorts_assets, *reports_assets],
     asset_checks=[*benchmarks_checks, *cohorts_checks, *reports_checks],
-    jobs=[raw_job, benchmarks_job, *cohorts_jobs, *reports_jobs, *orchestration_jobs],
+    jobs=[raw_history_job, benchmarks_job, *cohorts_jobs, *reports_jobs, *orchestration_jobs],
     sensors=[*cohorts_sensors, *orchestration_sensors],
     schedules=[*cohorts_schedules, *orchestration_schedules],
     resources=build_resources(),

@@ -66,7 +66,7 @@ def test_yearly_refresh_reloads_the_newest_source_year_in_one_run(
     defs = test_definitions(sqlite_url)
     data = _tick(raw_yearly_refresh, defs, instance)
     (request,) = data.run_requests
-    assert request.job_name == "raw_refresh_job"
+    assert request.job_name == "raw_history_job"
     assert request.tags["dagster/asset_partition_range_start"] == "AL|2021"
     assert request.tags["dagster/asset_partition_range_end"] == "WY|2021"
     assert run_request(defs, instance, request).success

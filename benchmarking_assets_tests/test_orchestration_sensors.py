@@ -79,7 +79,7 @@ def test_new_year_sensor_loads_the_new_year_then_its_downstream(
     first = _tick(new_year_sensor, defs, instance)
     assert [r.run_key for r in first.run_requests] == ["raw-2021"]
     request = first.run_requests[0]
-    assert request.job_name == "raw_refresh_job"
+    assert request.job_name == "raw_history_job"
     result = run_request(defs, instance, request)
     assert result.success
     done = instance.get_materialized_partitions(RAW)

@@ -37,7 +37,7 @@ from benchmarking_assets.benchmarks.metrics import (
     history_years_needed,
 )
 from benchmarking_assets.metadata import frame_metadata, null_counts
-from benchmarking_assets.raw.partitions import year_partitions
+from benchmarking_assets.raw.partitions import partition_years, year_partitions
 from benchmarking_assets.warehouse import Warehouse, WarehouseStore
 from benchmarking_assets.warehouse.schema import DISTRICT_DATA_HISTORY
 
@@ -55,10 +55,6 @@ def read_history(store: WarehouseStore, first: int, last: int) -> pl.LazyFrame:
         schema={c: DISTRICT_DATA_HISTORY[c] for c in HISTORY_COLUMNS},
     )
     return frame.lazy()
-
-
-def _years(context: dg.AssetExecutionContext) -> list[int]:
-    return sorted(int(k) for k in context.partition_keys)
 
 
 def _run_years(
@@ -129,7 +125,7 @@ def state_benchmarks(
     context: dg.AssetExecutionContext, warehouse: Warehouse
 ) -> dg.MaterializeResult:
     store = warehouse.store()
-    years = _years(context)
+    years = partition_years(context)
     history = read_history(store, years[0], years[-1]).filter(pl.col("year").is_in(years))
     frame, timings = _run_years(
         context, store, "state_benchmarks", years, lambda y: compute_state_benchmarks(history, y)
@@ -178,7 +174,7 @@ def district_benchmarks(
     context: dg.AssetExecutionContext, warehouse: Warehouse
 ) -> dg.MaterializeResult:
     store = warehouse.store()
-    years = _years(context)
+    years = partition_years(context)
     history = read_history(store, years[0] - REACH_BACK, years[-1])
     states = _read_state_benchmarks(store, years)
     missing = sorted(set(years) - set(states["year"].to_list()))
@@ -223,7 +219,7 @@ def district_outliers(
     context: dg.AssetExecutionContext, warehouse: Warehouse
 ) -> dg.MaterializeResult:
     store = warehouse.store()
-    years = _years(context)
+    years = partition_years(context)
     history = read_history(store, years[0], years[-1])
     frame, timings = _run_years(
         context, store, "district_outliers", years, lambda y: compute_district_outliers(history, y)

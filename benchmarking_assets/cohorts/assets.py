@@ -44,7 +44,7 @@ from benchmarking_assets.privacy.cohorts import (
 from benchmarking_assets.privacy.dp import RELEASE_SCHEMA, private_means
 from benchmarking_assets.privacy.stats import cohort_statistics, percentile_ranks
 from benchmarking_assets.privacy.submissions import Registry, parse_file
-from benchmarking_assets.raw.partitions import year_partitions
+from benchmarking_assets.raw.partitions import partition_years, year_partitions
 from benchmarking_assets.settings import DEFAULTS, default_inbox_dir, env_or
 from benchmarking_assets.warehouse import Warehouse, WarehouseStore
 from benchmarking_assets.warehouse.store import utc_now
@@ -94,10 +94,6 @@ def build_privacy_settings() -> PrivacySettings:
 
 
 # ---------------------------------------------------------------------------- helpers
-def _years(context: dg.AssetExecutionContext) -> list[int]:
-    return sorted(int(k) for k in context.partition_keys)
-
-
 def min_size_check(
     store: WarehouseStore, table: str, column: str, k: int, asset: str, name: str = CHECK
 ) -> dg.AssetCheckResult:
@@ -280,7 +276,7 @@ def peer_cohorts(
 ) -> dg.MaterializeResult:
     store, k = warehouse.store(), privacy.min_cohort_size
     frames, cuts = [], {}
-    for year in _years(context):
+    for year in partition_years(context):
         cohorts, cut = compute_peer_cohorts(store, year, k, privacy.peer_criteria())
         store.replace_rows("peer_cohorts", cohorts, where={"year": year})
         frames.append(cohorts)
@@ -338,7 +334,7 @@ def cohort_benchmarks(
 ) -> dg.MaterializeResult:
     store, k = warehouse.store(), privacy.min_cohort_size
     frames, counts = [], {"published": 0, "suppressed": 0}
-    for year in _years(context):
+    for year in partition_years(context):
         published, plan = cohort_statistics(public_values(store, year), k)
         published = published.with_columns(year=pl.lit(year, pl.Int32))
         store.replace_rows("cohort_benchmarks", published, where={"year": year})
@@ -368,7 +364,7 @@ def participant_percentiles(
     store, k = warehouse.store(), privacy.min_cohort_size
     participants = participation.list_participants(store)["leaid"]
     frames = []
-    for year in _years(context):
+    for year in partition_years(context):
         published = store.read_df(
             "SELECT cohort_id, metric, n FROM cohort_benchmarks WHERE year = :y",
             {"y": year},
@@ -491,7 +487,7 @@ def private_cohort_benchmarks(
 ) -> dg.MaterializeResult:
     store, k = warehouse.store(), privacy.min_cohort_size
     frames, per_year = [], []
-    for year in _years(context):
+    for year in partition_years(context):
         started = time.perf_counter()
         out = release_year(store, year, k, privacy.epsilon, privacy.peer_criteria())
         frames.append(out.pop("table"))

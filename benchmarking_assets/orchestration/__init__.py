@@ -7,10 +7,7 @@ Add to ``Definitions``::
     sensors=[..., *orchestration_sensors],
 """
 
-from benchmarking_assets.orchestration.common import (
-    raw_refresh_job,
-    year_downstream_job,
-)
+from benchmarking_assets.orchestration.common import year_downstream_job
 from benchmarking_assets.orchestration.schedules import (
     cohorts_nightly,
     privacy_retention_job,
@@ -24,7 +21,8 @@ from benchmarking_assets.orchestration.sensors import (
     record_run_failures,
 )
 
-orchestration_jobs = [raw_refresh_job, year_downstream_job, privacy_retention_job]
+# The raw reloads use the raw layer's own raw_history_job (registered by definitions.py).
+orchestration_jobs = [year_downstream_job, privacy_retention_job]
 orchestration_schedules = [raw_yearly_refresh, cohorts_nightly, reports_nightly, retention_schedule]
 orchestration_sensors = [new_year_sensor, participation_sensor, record_run_failures]
 

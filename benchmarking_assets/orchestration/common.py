@@ -8,26 +8,18 @@ from __future__ import annotations
 
 import dagster as dg
 
+from benchmarking_assets.benchmarks import benchmarks_job
+from benchmarking_assets.cohorts import cohorts_job
 from benchmarking_assets.geography import STATE_CODES
 from benchmarking_assets.privacy import participation
+from benchmarking_assets.raw.partitions import RANGE_END, RANGE_START
 from benchmarking_assets.warehouse.store import WarehouseStore
 
-RANGE_START = "dagster/asset_partition_range_start"
-RANGE_END = "dagster/asset_partition_range_end"
 RAW_ASSET = dg.AssetKey("district_data_history")
 
-raw_refresh_job = dg.define_asset_job(
-    "raw_refresh_job",
-    selection=dg.AssetSelection.groups("raw"),
-    description="Re-load every state of one year from the source (new-year sensor, yearly "
-    "schedule); one run per year thanks to the raw asset's single-run backfill policy.",
-)
 year_downstream_job = dg.define_asset_job(
     "year_downstream_job",
-    selection=dg.AssetSelection.groups("benchmarks")
-    | dg.AssetSelection.assets(
-        "peer_cohorts", "cohort_benchmarks", "participant_percentiles", "private_cohort_benchmarks"
-    ),
+    selection=benchmarks_job.selection | cohorts_job.selection,
     description="Benchmarks then cohorts for the years of a newly loaded raw year.",
 )
 

@@ -24,9 +24,9 @@ import dagster as dg
 from benchmarking_assets.orchestration.common import (
     all_states_tags,
     loaded_years,
-    raw_refresh_job,
     year_downstream_job,
 )
+from benchmarking_assets.raw import raw_history_job
 from benchmarking_assets.raw.partitions import year_partitions
 from benchmarking_assets.reports import participant_partitions, report_key, reports_job
 from benchmarking_assets.sources import EducationDataSource
@@ -50,7 +50,7 @@ def partition_years(context: dg.ScheduleEvaluationContext) -> set[int]:
 @dg.schedule(
     name="raw_yearly_refresh",
     cron_schedule=RAW_REFRESH_CRON,
-    job=raw_refresh_job,
+    job=raw_history_job,
     execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.STOPPED,
     description="Re-loads every state of the newest year the source has (revisions).",
@@ -64,7 +64,7 @@ def raw_yearly_refresh(
     year = years[-1]
     return dg.RunRequest(
         run_key=f"raw-refresh-{year}-{_tick_date(context)}",
-        job_name=raw_refresh_job.name,
+        job_name=raw_history_job.name,
         tags={**all_states_tags(year), TRIGGER_TAG: "raw_yearly_refresh"},
     )
 

@@ -4,7 +4,7 @@
   (``EducationDataSource.available_years()``) with the newest year loaded in
   ``district_data_history``. When the source has a newer year that is already a partition
   (the year dimension is a calendar window: its newest partition is the last complete calendar
-  year), it requests one ``raw_refresh_job`` run over every state of that year (run key
+  year), it requests one ``raw_history_job`` run over every state of that year (run key
   ``raw-<year>``, so it fires once). Once every ``<state>|<year>`` partition is materialized
   it requests ``year_downstream_job`` (benchmarks, then cohorts) for that year (run key
   ``downstream-<year>``). A source year beyond the newest partition is logged and waited for:
@@ -35,10 +35,10 @@ from benchmarking_assets.orchestration.common import (
     active_shares,
     all_states_tags,
     loaded_years,
-    raw_refresh_job,
     submission_years,
     year_downstream_job,
 )
+from benchmarking_assets.raw import raw_history_job
 from benchmarking_assets.raw.partitions import year_partitions
 from benchmarking_assets.reports.partitions import participant_partitions
 from benchmarking_assets.sources import EducationDataSource
@@ -67,7 +67,7 @@ def raw_complete(instance: dg.DagsterInstance, year: int) -> bool:
 
 @dg.sensor(
     name="new_year_sensor",
-    jobs=[raw_refresh_job, year_downstream_job],
+    jobs=[raw_history_job, year_downstream_job],
     minimum_interval_seconds=NEW_YEAR_INTERVAL_SECONDS,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Loads the source's newest year once it is published, then its benchmarks "
@@ -100,7 +100,7 @@ def new_year_sensor(
             cursor["raw"].append(target)
             tags = {**all_states_tags(target), TRIGGER_TAG: "new_year_sensor"}
             requests.append(
-                dg.RunRequest(run_key=f"raw-{target}", job_name=raw_refresh_job.name, tags=tags)
+                dg.RunRequest(run_key=f"raw-{target}", job_name=raw_history_job.name, tags=tags)
             )
     for year in cursor["raw"]:
         if year in cursor["downstream"] or not raw_complete(context.instance, year):

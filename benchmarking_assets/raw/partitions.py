@@ -12,6 +12,10 @@ import dagster as dg
 
 from benchmarking_assets.geography import FIRST_YEAR, STATE_CODES
 
+# Tags that make one run cover a range of partitions (what a single-run backfill sets).
+RANGE_START = "dagster/asset_partition_range_start"
+RANGE_END = "dagster/asset_partition_range_end"
+
 year_partitions = dg.TimeWindowPartitionsDefinition(
     cron_schedule="0 0 1 1 *",
     start=str(FIRST_YEAR),
@@ -28,3 +32,8 @@ state_year_partitions = dg.MultiPartitionsDefinition(
 
 def state_year_key(state_code: str, year: int) -> dg.MultiPartitionKey:
     return dg.MultiPartitionKey({"state": state_code, "year": str(year)})
+
+
+def partition_years(context: dg.AssetExecutionContext) -> list[int]:
+    """The years of a year-partitioned run (one key, or a range from a backfill), sorted."""
+    return sorted(int(k) for k in context.partition_keys)
