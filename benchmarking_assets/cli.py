@@ -13,7 +13,6 @@ import argparse
 import os
 import sys
 import time
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -232,9 +231,6 @@ def print_reports(year: int) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    # Dagster flags beta APIs (backfill policies, multi-partition mappings) on every import;
-    # useful to developers, noise in a command's output.
-    warnings.filterwarnings("ignore", message=".*is currently in (beta|preview)")
     parser = argparse.ArgumentParser(prog="benchmarking", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="materialize the whole asset graph on the configured source")

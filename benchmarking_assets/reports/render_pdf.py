@@ -18,6 +18,12 @@ import math
 from xml.sax.saxutils import escape
 
 import polars as pl
+from reportlab import rl_config
+
+# Attribute validation on every shape setattr is reportlab's debugging aid and costs more
+# than the drawing; it must be off before reportlab.graphics is imported.
+rl_config.shapeChecking = 0
+
 from reportlab.graphics.charts.lineplots import LinePlot
 from reportlab.graphics.shapes import Circle, Drawing, Group, Line, Polygon, Rect, String
 from reportlab.graphics.widgets.markers import makeMarker

@@ -154,21 +154,21 @@ class WarehouseStore:
         with self.engine.connect() as conn:
             result = conn.execute(sa.text(sql), dict(params or {}))
             columns = list(result.keys())
-            rows = result.fetchall()
+            # The DBAPI cursor's plain tuples: SQLAlchemy's Row objects cost more than the
+            # query itself on large reads.
+            rows = result.cursor.fetchall() if result.cursor is not None else []
         if schema is not None:
             missing = [c for c in schema if c not in columns]
             if missing:
                 raise WarehouseError(f"query did not return the columns {missing}")
             frame = pl.DataFrame(
-                [tuple(r) for r in rows],
+                rows,
                 schema={c: schema.get(c, pl.String()) for c in columns},
                 orient="row",
                 strict=False,
             )
             return frame.select(list(schema))
-        return pl.DataFrame(
-            [tuple(r) for r in rows], schema=columns, orient="row", infer_schema_length=None
-        )
+        return pl.DataFrame(rows, schema=columns, orient="row", infer_schema_length=None)
 
     def read_table(
         self,
