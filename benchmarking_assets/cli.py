@@ -97,12 +97,12 @@ def run_demo(states: list[str], years: list[int], verbose: bool = False) -> int:
     home = ensure_dagster_home()
     import dagster as dg
 
-    from benchmarking_assets.definitions import defs
-
     if years != list(range(years[0], years[-1] + 1)):
         raise SystemExit("the demo needs a contiguous range of years")
     instance = dg.DagsterInstance.get()
-    log_level = "INFO" if verbose else "WARNING"
+    # Errors only by default: the demo prints its own progress, and concurrent runs of one
+    # asset make Dagster warn about data-version provenance, which is noise here.
+    log_level = "INFO" if verbose else "ERROR"
     print(f"DAGSTER_HOME  {home}")
     print(f"warehouse     {default_database_url()}")
     source = os.environ.get("EDUCATION_DATA_SOURCE", DEFAULTS["EDUCATION_DATA_SOURCE"])
@@ -117,23 +117,39 @@ def run_demo(states: list[str], years: list[int], verbose: bool = False) -> int:
 
             sync_report_partitions(instance, WarehouseStore(default_database_url()))
             participants = list(instance.get_dynamic_partitions(participant_partitions.name))
-        for start, end in _ranges(stage, states, years, participants):
-            span = f": {start} … {end}" if start else ""
-            print(f"[{n}/{len(DEMO_STAGES)}] {stage.label}{span}", flush=True)
-            if stage.enroll_demo_participants:
-                from benchmarking_assets.participants_cli import demo_participants
-                from benchmarking_assets.warehouse import WarehouseStore
+        ranges = _ranges(stage, states, years, participants)
+        spans = ", ".join(f"{a} … {b}" for a, b in ranges if a)
+        parallel = (
+            len(ranges) > 1 and stage.partitioning == "state_year" and states == list(STATE_CODES)
+        )
+        label = f"{stage.label}: {spans}" if parallel else stage.label
+        print(f"[{n}/{len(DEMO_STAGES)}] {label}{' (in parallel)' if parallel else ''}", flush=True)
+        if stage.enroll_demo_participants:
+            from benchmarking_assets.participants_cli import demo_participants
+            from benchmarking_assets.warehouse import WarehouseStore
 
-                files = demo_participants(
-                    WarehouseStore(default_database_url()), years, default_inbox_dir()
-                )
-                print(f"      enrolled sample participants; {len(files)} files in the inbox")
-            if not _run_stage(defs, instance, stage, start, end, log_level):
+            files = demo_participants(
+                WarehouseStore(default_database_url()), years, default_inbox_dir()
+            )
+            print(f"      enrolled sample participants; {len(files)} files in the inbox")
+        if parallel:
+            if not _run_parallel(stage.job_name, ranges, log_level):
+                return 1
+            continue
+        for start, end in ranges:
+            if start:
+                print(f"      {start} … {end}", flush=True)
+            if not _report(run_stage(stage.job_name, start, end, log_level)):
                 return 1
     print(f"\nDemo finished in {time.monotonic() - total:.1f} s.")
     print_headlines()
     print_reports(years[-1])
     return 0
+
+
+def _year_chunks(years: list[int], n: int) -> list[list[int]]:
+    size = -(-len(years) // max(n, 1))
+    return [years[i : i + size] for i in range(0, len(years), size)]
 
 
 def _ranges(
@@ -154,36 +170,78 @@ def _ranges(
     if stage.partitioning == "year":
         return [(str(years[0]), str(years[-1]))]
     if states == list(STATE_CODES):
-        return [(f"{states[0]}|{years[0]}", f"{states[-1]}|{years[-1]}")]
+        # Year slices, one per core: the sample is generated a year at a time, so slicing
+        # by year (not by state) keeps the workers from generating the same years twice.
+        chunks = _year_chunks(years, min(os.cpu_count() or 1, 2))
+        return [(f"{states[0]}|{c[0]}", f"{states[-1]}|{c[-1]}") for c in chunks]
     return [(f"{s}|{years[0]}", f"{s}|{years[-1]}") for s in states]
 
 
-def _run_stage(defs, instance, stage: Stage, start: str, end: str, log_level: str) -> bool:  # type: ignore[no-untyped-def]
+@dataclass(frozen=True)
+class StageResult:
+    success: bool
+    run_id: str
+    seconds: float
+    checks: int
+    failed_checks: tuple[str, ...]
+    error: str = ""
+
+
+def run_stage(job_name: str, start: str, end: str, log_level: str) -> StageResult:
+    """One run of ``job_name`` over a partition range, in this process (or a worker's)."""
+    import dagster as dg
+
+    from benchmarking_assets.definitions import defs
+
     t0 = time.monotonic()
-    result = defs.resolve_job_def(stage.job_name).execute_in_process(
-        instance=instance,
-        tags={RANGE_START: start, RANGE_END: end} if start else {},
-        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
-        raise_on_error=False,
-    )
-    if not result.success:
-        failure = next((e for e in result.all_events if e.event_type_value == "STEP_FAILURE"), None)
-        detail = failure.event_specific_data.error.message if failure else "see the run in the UI"
-        print(f"      FAILED (run {result.run_id}): {detail}", file=sys.stderr)
-        return False
+    with dg.DagsterInstance.get() as instance:
+        result = defs.resolve_job_def(job_name).execute_in_process(
+            instance=instance,
+            tags={RANGE_START: start, RANGE_END: end} if start else {},
+            run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+            raise_on_error=False,
+        )
+    failure = next((e for e in result.all_events if e.event_type_value == "STEP_FAILURE"), None)
     checks = [
         e.asset_check_evaluation_data
         for e in result.all_events
         if e.event_type_value == "ASSET_CHECK_EVALUATION"
     ]
-    failed = sorted({c.check_name for c in checks if not c.passed})
+    return StageResult(
+        success=result.success,
+        run_id=result.run_id,
+        seconds=time.monotonic() - t0,
+        checks=len(checks),
+        failed_checks=tuple(sorted({c.check_name for c in checks if not c.passed})),
+        error=failure.event_specific_data.error.message if failure else "",
+    )
+
+
+def _report(result: StageResult) -> bool:
+    if not result.success:
+        detail = result.error or "see the run in the UI"
+        print(f"      FAILED (run {result.run_id}): {detail}", file=sys.stderr)
+        return False
+    failed = result.failed_checks
     note = f"; checks not passed: {', '.join(failed)}" if failed else ""
     print(
-        f"      done in {time.monotonic() - t0:.1f} s (run {result.run_id[:8]}), "
-        f"{len(checks)} check results{note}",
+        f"      done in {result.seconds:.1f} s (run {result.run_id[:8]}), "
+        f"{result.checks} check results{note}",
         flush=True,
     )
     return True
+
+
+def _run_parallel(job_name: str, ranges: list[tuple[str, str]], log_level: str) -> bool:
+    """Runs over disjoint ranges at once, one process each (the work is CPU-bound)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = multiprocessing.get_context("spawn")  # a clean interpreter per worker
+    with ProcessPoolExecutor(max_workers=len(ranges), mp_context=context) as pool:
+        futures = [pool.submit(run_stage, job_name, a, b, log_level) for a, b in ranges]
+        results = [f.result() for f in futures]
+    return all([_report(r) for r in results])
 
 
 HEADLINE_METRICS = (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
@@ -67,3 +68,21 @@ def test_demo_builds_the_graph_and_records_runs_in_dagster_home(
         runs = instance.get_runs()
         assert runs and all(r.is_success for r in runs)
         assert {r.job_name for r in runs} >= {"raw_history_job", "benchmarks_job", "cohorts_job"}
+
+
+def test_full_demo_splits_raw_loading_into_year_slices_one_per_core() -> None:
+    from benchmarking_assets.cli import DEMO_STAGES, _ranges
+    from benchmarking_assets.geography import STATE_CODES
+
+    raw = DEMO_STAGES[0]
+    years = list(range(2010, 2022))
+    ranges = _ranges(raw, list(STATE_CODES), years)
+    cores = min(os.cpu_count() or 1, 2)
+    assert len(ranges) == cores
+    # Rectangles AL|first … WY|last whose year spans tile 2010–2021 without overlap.
+    spans = [(int(a.split("|")[1]), int(b.split("|")[1])) for a, b in ranges]
+    assert spans[0][0] == 2010 and spans[-1][1] == 2021
+    assert all(nxt[0] == prev[1] + 1 for prev, nxt in itertools.pairwise(spans))
+    assert all(a.startswith("AL|") and b.startswith("WY|") for a, b in ranges)
+    # A subset of states runs one range per state.
+    assert _ranges(raw, ["CA", "NV"], years) == [("CA|2010", "CA|2021"), ("NV|2010", "NV|2021")]
