@@ -77,6 +77,9 @@ class FakeApi:
 
     def __init__(self, page_size: int = 2) -> None:
         self.page_size = page_size
+        # Write this origin into ``next`` links instead of the server's own, as a mirror or
+        # proxy that copies the public API's links would.
+        self.next_origin: str | None = None
         self.tables: dict[str, list[dict[str, Any]]] = {}
         self.faults: list[Fault] = []
         self.requests: list[Seen] = []
@@ -145,7 +148,8 @@ class FakeApi:
                 return None
             # filters first, page last: another order than the client's, as the real API does
             params = [*reversed(others), ("page", str(n))]
-            return f"http://{netloc}{PREFIX}{path}?{urlencode(params)}"
+            origin = self.next_origin or f"http://{netloc}"
+            return f"{origin}{PREFIX}{path}?{urlencode(params)}"
 
         return 200, {
             "count": len(rows),

@@ -92,6 +92,18 @@ def test_a_filter_missing_from_next_is_put_back(api: FakeApi, sleeps: Sleeps):
     assert len(result.results) == 5
 
 
+def test_next_naming_the_public_host_is_fetched_from_the_configured_server(
+    api: FakeApi, sleeps: Sleeps
+):
+    # A mirror that copies the public API's links: following them as given would leave
+    # 127.0.0.1 (and, here, fail: there is no network).
+    api.next_origin = "https://educationdata.urban.org"
+    with make_client(api, sleeps, max_retries=0) as client:
+        result = client.fetch_endpoint(DISTRICT_DIRECTORY, 2015, {"fips": 1})
+    assert (result.count, result.pages) == (5, 3)
+    assert [r.params.get("page") for r in api.requests] == [None, "2", "3"]
+
+
 def test_503_is_retried_with_backoff_then_succeeds(api: FakeApi, sleeps: Sleeps):
     api.fail(status(503))
     with make_client(api, sleeps) as client:

@@ -318,9 +318,18 @@ class EducationDataClient:
 def _next_url(
     next_link: str, current: str, wanted: Mapping[str, str], last_page: int
 ) -> tuple[str, int]:
-    """The URL to fetch for ``next``: as given, plus any of our filters it dropped."""
+    """The URL to fetch for ``next``: as given, plus any of our filters it dropped.
+
+    A ``next`` naming another host (a server behind a proxy or a mirror that writes the
+    public API's address into its links) is fetched from the host we are talking to, so
+    pagination never leaves the configured base URL.
+    """
     absolute = urljoin(current, next_link)
     parts = urlsplit(absolute)
+    here = urlsplit(current)
+    if (parts.scheme, parts.netloc) != (here.scheme, here.netloc):
+        parts = parts._replace(scheme=here.scheme, netloc=here.netloc)
+        absolute = urlunsplit(parts)
     query = parse_qsl(parts.query, keep_blank_values=True)
     keys = {k for k, _ in query}
     page = [v for k, v in query if k == "page"]
