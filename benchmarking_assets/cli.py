@@ -53,6 +53,13 @@ DEMO_STAGES: tuple[Stage, ...] = (
 )
 
 
+def _safe_url(url: str) -> str:
+    """The URL with any password masked, for printing."""
+    import sqlalchemy as sa
+
+    return sa.engine.make_url(url).render_as_string(hide_password=True)
+
+
 def ensure_dagster_home() -> Path:
     """Use ``DAGSTER_HOME``, or make ``data/dagster_home`` (with a quiet dagster.yaml)."""
     home = os.environ.get("DAGSTER_HOME")
@@ -104,7 +111,7 @@ def run_demo(states: list[str], years: list[int], verbose: bool = False) -> int:
     # asset make Dagster warn about data-version provenance, which is noise here.
     log_level = "INFO" if verbose else "ERROR"
     print(f"DAGSTER_HOME  {home}")
-    print(f"warehouse     {default_database_url()}")
+    print(f"warehouse     {_safe_url(default_database_url())}")
     source = os.environ.get("EDUCATION_DATA_SOURCE", DEFAULTS["EDUCATION_DATA_SOURCE"])
     print(f"source        {source}")
     print(f"partitions    {len(states)} states × {len(years)} years ({years[0]}–{years[-1]})")
@@ -260,7 +267,7 @@ def print_headlines() -> None:
     store = WarehouseStore(default_database_url())
     rows = store.scalar("SELECT COUNT(*) FROM district_data_history")
     districts = store.scalar("SELECT COUNT(DISTINCT leaid) FROM district_data_history")
-    print(f"warehouse: {default_database_url()}")
+    print(f"warehouse: {_safe_url(default_database_url())}")
     print(f"reports:   {default_reports_dir()}")
     print(f"district_data_history: {rows:,} rows, {districts:,} districts")
     # Each metric's newest year with a national value: sources end in different years.
