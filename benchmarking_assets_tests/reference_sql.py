@@ -234,8 +234,9 @@ def sample_history() -> pl.DataFrame:
     with sample_client() as client:
         frames = [
             fetch_district_year(client, state.code, year, source="sample").history
-            for state in STATES
+            # years outer: the sample builds a whole year at a time and keeps few years cached
             for year in SAMPLE_YEARS
+            for state in STATES
         ]
     history = pl.concat([f for f in frames if f.height], how="vertical_relaxed")
     partial = cache.with_suffix(f".{os.getpid()}.tmp")
