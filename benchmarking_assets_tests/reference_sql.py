@@ -20,7 +20,13 @@ from pathlib import Path
 
 import polars as pl
 
+from benchmarking_assets.benchmarks.metrics import (
+    DISTRICT_BENCHMARKS_SCHEMA,
+    DISTRICT_OUTLIERS_SCHEMA,
+    STATE_BENCHMARKS_SCHEMA,
+)
 from benchmarking_assets.geography import STATES
+from benchmarking_assets.warehouse.store import WarehouseStore
 
 DOUBLE = "DOUBLE PRECISION"
 Y = "CAST(:year AS INTEGER)"
@@ -243,3 +249,32 @@ def sample_history() -> pl.DataFrame:
     history.write_parquet(partial)
     partial.replace(cache)  # atomic: a parallel run never reads half a file
     return history
+
+
+TOLERANCE = 1e-6
+
+
+def assert_frames_agree(polars_df: pl.DataFrame, sql_df: pl.DataFrame, keys: list[str]) -> None:
+    """Same keys, same strings and integers, floats within 1e-6 (NULL only against NULL)."""
+    assert polars_df.columns == sql_df.columns
+    left, right = polars_df.sort(keys), sql_df.sort(keys)
+    assert left.select(keys).equals(right.select(keys)), "different rows"
+    for column in left.columns:
+        a, b = left[column], right[column]
+        nulls = a.is_null() != b.is_null()
+        assert not nulls.any(), f"{column}: NULL in one only, e.g. {left.filter(nulls).row(0)}"
+        if a.dtype == pl.Float64:
+            diff = (a - b).abs()
+            worst = diff.max()
+            assert worst is None or worst <= TOLERANCE, f"{column}: off by {worst}"
+        else:
+            assert a.equals(b), f"{column} differs"
+
+
+def sql_outputs(store: WarehouseStore, year: int) -> tuple[pl.DataFrame, ...]:
+    params = {"year": year}
+    return (
+        store.read_df(STATE_BENCHMARKS_SQL, params, schema=STATE_BENCHMARKS_SCHEMA),
+        store.read_df(DISTRICT_BENCHMARKS_SQL, params, schema=DISTRICT_BENCHMARKS_SCHEMA),
+        store.read_df(DISTRICT_OUTLIERS_SQL, params, schema=DISTRICT_OUTLIERS_SCHEMA),
+    )

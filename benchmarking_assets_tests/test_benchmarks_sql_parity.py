@@ -15,53 +15,21 @@ import polars as pl
 import pytest
 
 from benchmarking_assets.benchmarks.metrics import (
-    DISTRICT_BENCHMARKS_SCHEMA,
-    DISTRICT_OUTLIERS_SCHEMA,
-    STATE_BENCHMARKS_SCHEMA,
     compute_district_benchmarks,
     compute_district_outliers,
     compute_state_benchmarks,
 )
 from benchmarking_assets.warehouse.store import WarehouseStore
 from benchmarking_assets_tests.reference_sql import (
-    DISTRICT_BENCHMARKS_SQL,
-    DISTRICT_OUTLIERS_SQL,
-    STATE_BENCHMARKS_SQL,
+    assert_frames_agree,
     national_history,
+    sql_outputs,
 )
-
-TOLERANCE = 1e-6
 
 
 @pytest.fixture(scope="session")
 def national() -> pl.DataFrame:
     return national_history()
-
-
-def assert_frames_agree(polars_df: pl.DataFrame, sql_df: pl.DataFrame, keys: list[str]) -> None:
-    """Same keys, same strings and integers, floats within 1e-6 (NULL only against NULL)."""
-    assert polars_df.columns == sql_df.columns
-    left, right = polars_df.sort(keys), sql_df.sort(keys)
-    assert left.select(keys).equals(right.select(keys)), "different rows"
-    for column in left.columns:
-        a, b = left[column], right[column]
-        nulls = a.is_null() != b.is_null()
-        assert not nulls.any(), f"{column}: NULL in one only, e.g. {left.filter(nulls).row(0)}"
-        if a.dtype == pl.Float64:
-            diff = (a - b).abs()
-            worst = diff.max()
-            assert worst is None or worst <= TOLERANCE, f"{column}: off by {worst}"
-        else:
-            assert a.equals(b), f"{column} differs"
-
-
-def _sql_outputs(store: WarehouseStore, year: int) -> tuple[pl.DataFrame, ...]:
-    params = {"year": year}
-    return (
-        store.read_df(STATE_BENCHMARKS_SQL, params, schema=STATE_BENCHMARKS_SCHEMA),
-        store.read_df(DISTRICT_BENCHMARKS_SQL, params, schema=DISTRICT_BENCHMARKS_SCHEMA),
-        store.read_df(DISTRICT_OUTLIERS_SQL, params, schema=DISTRICT_OUTLIERS_SCHEMA),
-    )
 
 
 def test_polars_and_sql_agree_on_every_year(store: WarehouseStore, national: pl.DataFrame) -> None:
@@ -72,7 +40,7 @@ def test_polars_and_sql_agree_on_every_year(store: WarehouseStore, national: pl.
     # The database works on two years at a time (its own connections; the drivers release the
     # GIL) while Polars computes in this thread: the suite stays well under a minute.
     with ThreadPoolExecutor(max_workers=2) as pool:
-        for year, sql in zip(years, pool.map(lambda y: _sql_outputs(store, y), years), strict=True):
+        for year, sql in zip(years, pool.map(lambda y: sql_outputs(store, y), years), strict=True):
             states = compute_state_benchmarks(history, year)
             districts = compute_district_benchmarks(history, states, year)
             outliers = compute_district_outliers(history, year)

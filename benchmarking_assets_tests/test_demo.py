@@ -11,7 +11,13 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from benchmarking_assets.benchmarks.metrics import (
+    DISTRICT_BENCHMARKS_SCHEMA,
+    DISTRICT_OUTLIERS_SCHEMA,
+    STATE_BENCHMARKS_SCHEMA,
+)
 from benchmarking_assets.warehouse import WarehouseStore
+from benchmarking_assets_tests.reference_sql import assert_frames_agree, sql_outputs
 
 REPO = Path(__file__).resolve().parents[1]
 SPEC_TABLES = {"district_data_history", "state_benchmarks", "district_benchmarks"}
@@ -49,6 +55,21 @@ def test_demo_builds_the_graph_and_records_runs_in_dagster_home(
             "SELECT COUNT(*) FROM district_data_history WHERE year = :y", {"y": year}
         )
     assert store.scalar("SELECT COUNT(*) FROM district_benchmarks") == loaded["n"].sum()
+    # What the demo stored equals an independent SQL recomputation from district_data_history.
+    for year in range(2016, 2022):
+        stored = [
+            store.read_table(t, schema, where={"year": year})
+            for t, schema in (
+                ("state_benchmarks", STATE_BENCHMARKS_SCHEMA),
+                ("district_benchmarks", DISTRICT_BENCHMARKS_SCHEMA),
+                ("district_outliers", DISTRICT_OUTLIERS_SCHEMA),
+            )
+        ]
+        recomputed = sql_outputs(store, year)
+        assert stored[0].height == 3  # CA, NV and US
+        assert_frames_agree(stored[0], recomputed[0], ["state_code"])
+        assert_frames_agree(stored[1], recomputed[1], ["leaid"])
+        assert_frames_agree(stored[2], recomputed[2], ["leaid", "metric"])
 
     # Reports: a PDF, an XLSX and a CSV per sample participant for the newest year, on disk,
     # and their paths printed.
