@@ -306,7 +306,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.command == "participants":
-        return run_participants(args)
+        try:
+            return run_participants(args)
+        except BrokenPipeError:  # `benchmarking participants list | head`: not an error
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
 
     if args.command == "demo":
         from benchmarking_assets.sources import EducationDataSource
