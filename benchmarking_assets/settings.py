@@ -39,5 +39,10 @@ def default_reports_dir() -> str:
 
 
 def env_or(name: str, default: Any) -> Any:
-    """``EnvVar(name)`` when the variable is set, else the default (Dagster's EnvVar has none)."""
-    return dg.EnvVar(name) if os.environ.get(name) else default
+    """``EnvVar(name)`` when the variable is set, else the default (Dagster's EnvVar has none).
+
+    An integer default gives ``EnvVar.int``, so integer fields take integer variables.
+    """
+    if not os.environ.get(name):
+        return default
+    return dg.EnvVar.int(name) if isinstance(default, int) else dg.EnvVar(name)

@@ -75,20 +75,15 @@ class PrivacySettings(dg.ConfigurableResource):
         return PeerCriteria(**{c: c in self.criteria for c in CRITERIA})
 
 
-def _env_int(name: str) -> Any:
-    """``EnvVar.int(name)`` when set (the UI shows the source), else the default."""
-    return dg.EnvVar.int(name) if os.environ.get(name) else int(DEFAULTS[name])
-
-
 def build_privacy_settings() -> PrivacySettings:
     """The resource from the environment. Dagster has no float ``EnvVar``, so ε is read here."""
     epsilon = (
         os.environ.get("DIFFERENTIAL_PRIVACY_EPSILON") or DEFAULTS["DIFFERENTIAL_PRIVACY_EPSILON"]
     )
     return PrivacySettings(
-        min_cohort_size=_env_int("MIN_COHORT_SIZE"),
+        min_cohort_size=env_or("MIN_COHORT_SIZE", int(DEFAULTS["MIN_COHORT_SIZE"])),
         epsilon=float(epsilon),
-        retention_days=_env_int("DATA_RETENTION_DAYS"),
+        retention_days=env_or("DATA_RETENTION_DAYS", int(DEFAULTS["DATA_RETENTION_DAYS"])),
         inbox_dir=env_or("SUBMISSIONS_INBOX_DIR", default_inbox_dir()),
     )
 

@@ -214,8 +214,11 @@ def purge_expired_reports(
     )
     writes: list[tuple[str, pl.DataFrame, dict[str, Any]]] = []
     files = 0
-    for leaid, year in expired.rows():
-        deletes, n = delete_report_writes(store, [leaid], [year], "retention.report_purge", actor)
+    # One read and one delete per year, not per report.
+    for (year,), group in expired.group_by("year"):
+        deletes, n = delete_report_writes(
+            store, group["leaid"].to_list(), [int(year)], "retention.report_purge", actor
+        )
         writes += deletes
         files += n
     details = {"cutoff": params["now"], "reports": expired.height, "files": files}
