@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from benchmarking_assets.warehouse.store import WarehouseStore, get_engine
+from benchmarking_assets.store.warehouse import WarehouseStore, get_engine
 from benchmarking_assets_tests.postgres import find_postgres, with_search_path
 
 

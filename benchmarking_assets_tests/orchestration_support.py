@@ -5,14 +5,8 @@ from __future__ import annotations
 import dagster as dg
 from pydantic import Field
 
-from benchmarking_assets.definitions import defs
-from benchmarking_assets.orchestration import (
-    orchestration_jobs,
-    orchestration_schedules,
-    orchestration_sensors,
-)
-from benchmarking_assets.sources import EducationDataSource
-from benchmarking_assets.warehouse import Warehouse
+from benchmarking_assets.defs.resources import EducationDataSource, Warehouse
+from benchmarking_assets_tests.definitions_support import definitions_with
 
 
 class FixedYearsSource(EducationDataSource):
@@ -24,28 +18,13 @@ class FixedYearsSource(EducationDataSource):
         return list(self.years)
 
 
-def _by_name(objects: list, extra: list) -> list:
-    names = {o.name for o in extra}
-    return [o for o in objects if o.name not in names] + list(extra)
-
-
 def test_definitions(
     database_url: str, source: EducationDataSource | None = None
 ) -> dg.Definitions:
     """``defs`` plus the orchestration objects, on this warehouse and source."""
-    resources = {
-        **defs.resources,
-        "warehouse": Warehouse(database_url=database_url),
-        "education_data": source or EducationDataSource(),
-    }
-    return dg.Definitions(
-        assets=list(defs.assets or []),
-        asset_checks=list(defs.asset_checks or []),
-        jobs=_by_name(list(defs.jobs or []), orchestration_jobs),
-        schedules=_by_name(list(defs.schedules or []), orchestration_schedules),
-        sensors=_by_name(list(defs.sensors or []), orchestration_sensors),
-        resources=resources,
-        executor=dg.in_process_executor,
+    return definitions_with(
+        warehouse=Warehouse(database_url=database_url),
+        education_data=source or EducationDataSource(),
     )
 
 

@@ -1,6 +1,6 @@
 """An independent implementation of SPEC §5 in SQL, and the national sample to run it on.
 
-The Polars code in ``benchmarking_assets.benchmarks.metrics`` and the SQL here share nothing
+The Polars code in ``benchmarking_assets.core.benchmarks`` and the SQL here share nothing
 but the SPEC: the SQL computes every output inside the database from ``district_data_history``
 with aggregates and window functions (``PERCENT_RANK`` for quartiles, ``ROW_NUMBER`` for the
 two latest absenteeism observations and for type-7 quantiles), so that the parity test compares
@@ -20,13 +20,13 @@ from pathlib import Path
 
 import polars as pl
 
-from benchmarking_assets.benchmarks.metrics import (
+from benchmarking_assets.core.benchmarks import (
     DISTRICT_BENCHMARKS_SCHEMA,
     DISTRICT_OUTLIERS_SCHEMA,
     STATE_BENCHMARKS_SCHEMA,
 )
-from benchmarking_assets.geography import STATES
-from benchmarking_assets.warehouse.store import WarehouseStore
+from benchmarking_assets.core.geography import STATES
+from benchmarking_assets.store.warehouse import WarehouseStore
 
 DOUBLE = "DOUBLE PRECISION"
 Y = "CAST(:year AS INTEGER)"
@@ -232,7 +232,11 @@ def sample_history() -> pl.DataFrame:
     from benchmarking_assets.sources.sample import SAMPLE_YEARS, sample_client
 
     package = Path(__file__).resolve().parents[1] / "benchmarking_assets"
-    sources = [*sorted((package / "sources").glob("*.py")), package / "warehouse" / "schema.py"]
+    sources = [
+        *sorted((package / "sources").glob("*.py")),
+        package / "core" / "schemas.py",
+        package / "core" / "ids.py",
+    ]
     digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()[:16]
     cache = Path(tempfile.gettempdir()) / f"benchmarking-assets-sample-{digest}.parquet"
     if cache.exists():

@@ -7,23 +7,24 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from benchmarking_assets.benchmarks import checks
-from benchmarking_assets.benchmarks.assets import (
-    district_benchmarks,
-    district_outliers,
-    state_benchmarks,
-)
-from benchmarking_assets.benchmarks.metrics import (
+from benchmarking_assets.core import benchmark_checks as checks
+from benchmarking_assets.core.benchmarks import (
     DISTRICT_BENCHMARKS_SCHEMA,
     DISTRICT_OUTLIERS_SCHEMA,
     STATE_BENCHMARKS_SCHEMA,
     compute_district_benchmarks,
     compute_state_benchmarks,
 )
-from benchmarking_assets.geography import STATE_CODES
-from benchmarking_assets.raw.partitions import state_year_partitions
-from benchmarking_assets.warehouse import Warehouse, WarehouseStore
-from benchmarking_assets.warehouse.schema import DISTRICT_DATA_HISTORY
+from benchmarking_assets.core.geography import STATE_CODES
+from benchmarking_assets.core.schemas import DISTRICT_DATA_HISTORY
+from benchmarking_assets.defs.benchmarks.assets import (
+    district_benchmarks,
+    district_outliers,
+    state_benchmarks,
+)
+from benchmarking_assets.defs.partitions import state_year_partitions
+from benchmarking_assets.defs.resources import Warehouse
+from benchmarking_assets.store import WarehouseStore
 from benchmarking_assets_tests.test_benchmarks_metrics import (
     HISTORY,
     NM_GRAD,
@@ -183,15 +184,16 @@ def _computed_2019() -> tuple[pl.LazyFrame, pl.DataFrame, pl.DataFrame]:
 
 def test_checks_pass_on_correct_tables_and_name_what_breaks_them() -> None:
     history, states, districts = _computed_2019()
-    assert checks.check_every_state_and_us_present(history, states, [2019])[0]
-    assert checks.check_averages_within_district_range(history, states)[0]
-    assert checks.check_quartiles_ordered(districts)[0]
-    assert checks.check_no_delta_without_state_average(districts, states)[0]
+    assert checks.check_every_state_and_us_present(history, states, [2019]).passed
+    assert checks.check_averages_within_district_range(history, states).passed
+    assert checks.check_quartiles_ordered(districts).passed
+    assert checks.check_no_delta_without_state_average(districts, states).passed
 
-    passed, meta = checks.check_every_state_and_us_present(
+    outcome = checks.check_every_state_and_us_present(
         history, states.filter(pl.col("state_code") != "DE"), [2019]
     )
-    assert not passed and meta["offending_rows"].value == 1 and "DE" in meta["examples"].value
+    assert not outcome.passed and outcome.offenders.height == 1
+    assert outcome.offenders["state_code"].to_list() == ["DE"]
 
     # NM's graduation average pushed above its largest district value (95)
     broken = states.with_columns(
@@ -199,8 +201,8 @@ def test_checks_pass_on_correct_tables_and_name_what_breaks_them() -> None:
         .then(95.5)
         .otherwise(pl.col("avg_graduation_rate"))
     )
-    passed, meta = checks.check_averages_within_district_range(history, broken)
-    assert not passed and meta["offending_rows"].value == 1
+    outcome = checks.check_averages_within_district_range(history, broken)
+    assert not outcome.passed and outcome.offenders.height == 1
 
     # E (graduation 85, 'below') relabelled 'well_below' while B (80) is 'well_below': fine;
     # relabelled 'well_above' it outranks A (90, 'above'): a higher value, a lower label.
@@ -209,8 +211,8 @@ def test_checks_pass_on_correct_tables_and_name_what_breaks_them() -> None:
         .then(pl.lit("well_above"))
         .otherwise(pl.col("graduation_quartile_state"))
     )
-    passed, meta = checks.check_quartiles_ordered(swapped)
-    assert not passed and meta["offending_rows"].value == 1
+    outcome = checks.check_quartiles_ordered(swapped)
+    assert not outcome.passed and outcome.offenders.height == 1
 
     # A delta where DE's average absenteeism is NULL
     leaked = districts.with_columns(
@@ -218,8 +220,8 @@ def test_checks_pass_on_correct_tables_and_name_what_breaks_them() -> None:
         .then(1.0)
         .otherwise(pl.col("absenteeism_vs_state"))
     )
-    passed, meta = checks.check_no_delta_without_state_average(leaked, states)
-    assert not passed and meta["offending_rows"].value == 1
+    outcome = checks.check_no_delta_without_state_average(leaked, states)
+    assert not outcome.passed and outcome.offenders.height == 1
 
 
 def test_quartile_balance_check() -> None:
@@ -231,12 +233,13 @@ def test_quartile_balance_check() -> None:
     ]
     history = make_history(rows)
     districts = compute_district_benchmarks(history, compute_state_benchmarks(history, 2019), 2019)
-    passed, meta = checks.check_quartiles_balanced(districts)
-    assert passed and meta["groups_checked"] == 1  # CA graduation only (TX has a tie)
+    outcome = checks.check_quartiles_balanced(districts)
+    # CA graduation only (TX has a tie)
+    assert outcome.passed and outcome.counts["groups_checked"] == 1
     skewed = districts.with_columns(
         graduation_quartile_state=pl.when(pl.col("graduation") < 5)
         .then(pl.lit("well_below"))
         .otherwise(pl.lit("well_above"))
     )
-    passed, meta = checks.check_quartiles_balanced(skewed)
-    assert not passed and meta["offending_rows"].value == 1
+    outcome = checks.check_quartiles_balanced(skewed)
+    assert not outcome.passed and outcome.offenders.height == 1

@@ -10,9 +10,9 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from benchmarking_assets.raw import district_data_history
-from benchmarking_assets.sources import EducationDataSource
-from benchmarking_assets.warehouse import Warehouse, WarehouseStore
+from benchmarking_assets.defs.raw.assets import district_data_history
+from benchmarking_assets.defs.resources import EducationDataSource, Warehouse
+from benchmarking_assets.store import WarehouseStore
 
 REPO = Path(__file__).resolve().parents[1]
 TABLES = ("state_benchmarks", "district_benchmarks", "district_outliers")
@@ -35,7 +35,7 @@ def test_cli_recomputes_one_year_and_a_repeat_changes_nothing(tmp_path: Path) ->
     home.mkdir()
     env = {**os.environ, "DAGSTER_HOME": str(home), "DATABASE_URL": url}
     dagster = str(Path(sys.executable).parent / "dagster")
-    cmd = [dagster, "asset", "materialize", "-m", "benchmarking_assets",
+    cmd = [dagster, "asset", "materialize", "-m", "benchmarking_assets.definitions",
            "--select", "group:benchmarks", "--partition", "2019"]  # fmt: skip
     store = WarehouseStore(url)
     snapshots = []

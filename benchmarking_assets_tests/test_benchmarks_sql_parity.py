@@ -3,7 +3,7 @@
 The whole national sample (every state and year of ``benchmarking_assets.sources.sample``,
 ~225,000 district-years) is loaded into ``district_data_history``;
 every year's ``state_benchmarks``, ``district_benchmarks`` and ``district_outliers`` are then
-computed twice, by ``benchmarking_assets.benchmarks.metrics`` and by the SQL of
+computed twice, by ``benchmarking_assets.core.benchmarks`` and by the SQL of
 ``reference_sql`` inside the database, and compared cell by cell to 1e-6.
 """
 
@@ -14,12 +14,12 @@ from concurrent.futures import ThreadPoolExecutor
 import polars as pl
 import pytest
 
-from benchmarking_assets.benchmarks.metrics import (
+from benchmarking_assets.core.benchmarks import (
     compute_district_benchmarks,
     compute_district_outliers,
     compute_state_benchmarks,
 )
-from benchmarking_assets.warehouse.store import WarehouseStore
+from benchmarking_assets.store.warehouse import WarehouseStore
 from benchmarking_assets_tests.reference_sql import (
     assert_frames_agree,
     national_history,

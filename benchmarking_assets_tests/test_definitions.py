@@ -13,8 +13,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from benchmarking_assets import defs
-from benchmarking_assets.cli import DEMO_STAGES
+from benchmarking_assets.cli.demo import DEMO_STAGES
+from benchmarking_assets_tests.definitions_support import code_location
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -23,11 +23,15 @@ EXPECTED_GROUPS = {
     "state_benchmarks": "benchmarks",
     "district_benchmarks": "benchmarks",
     "district_outliers": "benchmarks",
-    "peer_cohorts": "cohorts",
-    "cohort_benchmarks": "cohorts",
-    "private_cohort_benchmarks": "cohorts",
+    "benchmark_metric_submissions": "privacy",
+    "peer_cohorts": "privacy",
+    "cohort_benchmarks": "privacy",
+    "participant_percentiles": "privacy",
+    "private_cohort_benchmarks": "privacy",
     "benchmark_reports": "reports",
     "benchmark_insights": "reports",
+    "privacy_retention": "retention",
+    "report_retention": "retention",
 }
 
 
@@ -43,13 +47,14 @@ def _env(tmp_path: Path) -> dict[str, str]:
 
 
 def test_assets_sit_in_their_groups() -> None:
-    graph = defs.resolve_asset_graph()
+    graph = code_location().resolve_asset_graph()
     groups = {key.to_user_string(): graph.get(key).group_name for key in graph.get_all_asset_keys()}
     for asset, group in EXPECTED_GROUPS.items():
         assert groups[asset] == group
 
 
 def test_demo_stages_cover_every_asset() -> None:
+    defs = code_location()
     graph = defs.resolve_asset_graph()
     covered: set[dg.AssetKey] = set()
     for stage in DEMO_STAGES:
@@ -60,7 +65,7 @@ def test_demo_stages_cover_every_asset() -> None:
 
 def test_dagster_definitions_validate(tmp_path: Path) -> None:
     result = subprocess.run(
-        [str(BIN / "dagster"), "definitions", "validate", "-m", "benchmarking_assets"],
+        [str(BIN / "dagster"), "definitions", "validate", "-m", "benchmarking_assets.definitions"],
         cwd=REPO,
         env=_env(tmp_path),
         capture_output=True,

@@ -11,12 +11,12 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from benchmarking_assets.benchmarks.metrics import (
+from benchmarking_assets.core.benchmarks import (
     DISTRICT_BENCHMARKS_SCHEMA,
     DISTRICT_OUTLIERS_SCHEMA,
     STATE_BENCHMARKS_SCHEMA,
 )
-from benchmarking_assets.warehouse import WarehouseStore
+from benchmarking_assets.store import WarehouseStore
 from benchmarking_assets_tests.reference_sql import assert_frames_agree, sql_outputs
 
 REPO = Path(__file__).resolve().parents[1]
@@ -92,8 +92,8 @@ def test_demo_builds_the_graph_and_records_runs_in_dagster_home(
 
 
 def test_full_demo_splits_raw_loading_into_year_slices_one_per_core() -> None:
-    from benchmarking_assets.cli import DEMO_STAGES, _ranges
-    from benchmarking_assets.geography import STATE_CODES
+    from benchmarking_assets.cli.demo import DEMO_STAGES, _ranges
+    from benchmarking_assets.core.geography import STATE_CODES
 
     raw = DEMO_STAGES[0]
     years = list(range(2010, 2022))

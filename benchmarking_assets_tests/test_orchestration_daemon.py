@@ -19,9 +19,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from benchmarking_assets.definitions import defs
-from benchmarking_assets.warehouse import WarehouseStore
+from benchmarking_assets.store import WarehouseStore
 from benchmarking_assets_tests.dagster_services import REPO, DagsterStack
+from benchmarking_assets_tests.definitions_support import code_location
 from benchmarking_assets_tests.system_tools import require_executable
 
 BACKFILL_KEYS = ["HI|2015", "DE|2015", "RI|2015"]
@@ -59,7 +59,7 @@ def _expected_dimensions(partitions_def: dg.PartitionsDefinition) -> dict[str, l
 def test_graphql_serves_every_asset_and_its_partitions(stack: DagsterStack) -> None:
     nodes = stack.graphql(ASSET_NODES)["data"]["assetNodes"]
     served = {"/".join(n["assetKey"]["path"]): n for n in nodes}
-    graph = defs.resolve_asset_graph()
+    graph = code_location().resolve_asset_graph()
     for key in graph.get_all_asset_keys():
         node = served.get(key.to_user_string())
         assert node is not None, f"{key.to_user_string()} missing from the served graph"
@@ -124,7 +124,7 @@ def _label_matches(label: str, name: str) -> bool:
 
 def test_browser_shows_the_whole_lineage(stack: DagsterStack, tmp_path: Path) -> None:
     chromium = _chromium()
-    graph = defs.resolve_asset_graph()
+    graph = code_location().resolve_asset_graph()
     groups = sorted({graph.get(k).group_name for k in graph.get_all_asset_keys()})
     expanded = ",".join(f"global@global:{g}" for g in groups)  # the global graph's group ids
     url = f"{stack.url}/asset-groups?expanded={expanded}"

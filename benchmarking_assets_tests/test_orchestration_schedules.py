@@ -8,14 +8,13 @@ from datetime import UTC, datetime
 import dagster as dg
 import pytest
 
-from benchmarking_assets.orchestration.schedules import (
+from benchmarking_assets.defs.automation.schedules import (
     cohorts_nightly,
     raw_yearly_refresh,
     reports_nightly,
 )
-from benchmarking_assets.raw import district_data_history
-from benchmarking_assets.sources import EducationDataSource
-from benchmarking_assets.warehouse import Warehouse
+from benchmarking_assets.defs.raw.assets import district_data_history
+from benchmarking_assets.defs.resources import EducationDataSource, Warehouse
 from benchmarking_assets_tests.orchestration_support import (
     FixedYearsSource,
     run_request,

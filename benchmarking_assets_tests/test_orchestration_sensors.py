@@ -12,17 +12,16 @@ from collections.abc import Iterator
 import dagster as dg
 import pytest
 
-from benchmarking_assets.geography import STATE_CODES
-from benchmarking_assets.orchestration.sensors import (
+from benchmarking_assets.core.geography import STATE_CODES
+from benchmarking_assets.defs.automation.sensors import (
     new_year_sensor,
     newest_partition_year,
     participation_sensor,
     record_run_failures,
 )
-from benchmarking_assets.privacy import participation
-from benchmarking_assets.raw import district_data_history
-from benchmarking_assets.sources import EducationDataSource
-from benchmarking_assets.warehouse import Warehouse, WarehouseStore
+from benchmarking_assets.defs.raw.assets import district_data_history
+from benchmarking_assets.defs.resources import EducationDataSource, Warehouse
+from benchmarking_assets.store import WarehouseStore, participation
 from benchmarking_assets_tests.orchestration_support import (
     FixedYearsSource,
     run_request,

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from benchmarking_assets.privacy.cohorts import (
+from benchmarking_assets.core.peer_groups import (
     KEY_COLUMNS,
     PeerCriteria,
     assign_cohorts,

@@ -18,7 +18,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from benchmarking_assets.privacy.dp import (
+from benchmarking_assets.core.dp import (
     STATISTICS,
     mean_measurement,
     mean_scale,

@@ -10,13 +10,13 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from benchmarking_assets.cohorts import PrivacySettings, build_privacy_settings, cohorts_assets
-from benchmarking_assets.cohorts.assets import purge_expired
-from benchmarking_assets.cohorts.sensors import submissions_inbox_sensor
-from benchmarking_assets.participants_cli import demo_participants
-from benchmarking_assets.privacy import audit, participation
-from benchmarking_assets.warehouse import Warehouse, WarehouseStore
-from benchmarking_assets.warehouse.schema import DISTRICT_DATA_HISTORY
+from benchmarking_assets.cli.participants import demo_participants
+from benchmarking_assets.core.schemas import DISTRICT_DATA_HISTORY
+from benchmarking_assets.defs.automation.inbox_sensor import submissions_inbox_sensor
+from benchmarking_assets.defs.resources import PrivacySettings, Warehouse, build_privacy_settings
+from benchmarking_assets.store import WarehouseStore, audit, participation
+from benchmarking_assets.store.submissions import purge_expired
+from benchmarking_assets_tests.definitions_support import assets_of
 
 YEARS = (2019, 2020)
 STATES = ("CA", "OR", "NY", "TX")
@@ -69,7 +69,7 @@ def resources(store: WarehouseStore, inbox: Path, k: int = 5) -> dict:
 def materialize(
     res: dict, keys: list[str], partition: str | None = None, config: dict | None = None
 ):
-    selection = [a for a in cohorts_assets if a.key.to_user_string() in keys]
+    selection = assets_of(keys=keys)
     result = dg.materialize(
         selection, resources=res, partition_key=partition, run_config=config or {},
         instance=dg.DagsterInstance.ephemeral(),

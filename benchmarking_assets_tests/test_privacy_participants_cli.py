@@ -5,9 +5,8 @@ import argparse
 import polars as pl
 import pytest
 
-from benchmarking_assets.participants_cli import add_participants_parser, run_participants
-from benchmarking_assets.privacy import audit, participation
-from benchmarking_assets.warehouse import WarehouseStore
+from benchmarking_assets.cli.participants import add_participants_parser, run_participants
+from benchmarking_assets.store import WarehouseStore, audit, participation
 
 
 def cli(store: WarehouseStore, *argv: str) -> int:

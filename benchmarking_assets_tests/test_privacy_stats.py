@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from benchmarking_assets.privacy.stats import (
+from benchmarking_assets.core.suppression import (
     TOTAL_COHORT,
     cohort_statistics,
     percentile_ranks,

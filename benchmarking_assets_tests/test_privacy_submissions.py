@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from benchmarking_assets.privacy.submissions import Registry, parse_bytes
+from benchmarking_assets.core.submissions import Registry, parse_bytes
 
 REGISTRY = Registry(
     districts=frozenset({"0100001", "0100002", "0600001"}),

@@ -11,11 +11,11 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from benchmarking_assets.raw import district_data_history
-from benchmarking_assets.raw.quality import quarantine
-from benchmarking_assets.sources import EducationDataSource
-from benchmarking_assets.warehouse import Warehouse, WarehouseStore
-from benchmarking_assets.warehouse.schema import DISTRICT_DATA_HISTORY
+from benchmarking_assets.core.quality import quarantine
+from benchmarking_assets.core.schemas import DISTRICT_DATA_HISTORY
+from benchmarking_assets.defs.raw.assets import district_data_history
+from benchmarking_assets.defs.resources import EducationDataSource, Warehouse
+from benchmarking_assets.store import WarehouseStore
 from benchmarking_assets_tests.fake_api import FakeApi, status
 from benchmarking_assets_tests.test_sources_derive import TABLES, YEAR
 
@@ -129,7 +129,7 @@ def test_cli_materializes_one_api_partition_per_spec_and_again_changes_nothing(
             "asset",
             "materialize",
             "-m",
-            "benchmarking_assets",
+            "benchmarking_assets.definitions",
             "--select",
             "group:raw",
             "--partition",

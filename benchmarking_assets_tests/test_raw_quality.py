@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import polars as pl
 
-from benchmarking_assets.raw.quality import district_count_changes, quarantine, violations
-from benchmarking_assets.warehouse.schema import DATA_QUALITY_ISSUES, DISTRICT_DATA_HISTORY
+from benchmarking_assets.core.quality import district_count_changes, quarantine, violations
+from benchmarking_assets.core.schemas import DATA_QUALITY_ISSUES, DISTRICT_DATA_HISTORY
 
 
 def frame(rows: list[dict]) -> pl.DataFrame:

@@ -20,23 +20,18 @@ import pytest
 from openpyxl import load_workbook
 from PIL import Image
 
-from benchmarking_assets.benchmarks.metrics import (
+from benchmarking_assets.cli.participants import demo_participants
+from benchmarking_assets.core.benchmarks import (
     compute_district_benchmarks,
     compute_state_benchmarks,
 )
-from benchmarking_assets.cohorts import PrivacySettings, cohorts_assets
-from benchmarking_assets.participants_cli import demo_participants
-from benchmarking_assets.privacy import audit, participation
-from benchmarking_assets.privacy.catalog import METRICS
-from benchmarking_assets.reports import (
-    ReportSettings,
-    purge_expired_reports,
-    report_key,
-    reports_assets,
-    sync_report_partitions,
-)
-from benchmarking_assets.warehouse import Warehouse, WarehouseStore
-from benchmarking_assets.warehouse.schema import DISTRICT_DATA_HISTORY
+from benchmarking_assets.core.catalog import METRICS
+from benchmarking_assets.core.schemas import DISTRICT_DATA_HISTORY
+from benchmarking_assets.defs.partitions import report_key, sync_participant_partitions
+from benchmarking_assets.defs.resources import PrivacySettings, ReportSettings, Warehouse
+from benchmarking_assets.store import WarehouseStore, audit, participation
+from benchmarking_assets.store.reports import purge_expired_reports
+from benchmarking_assets_tests.definitions_support import assets_of
 from benchmarking_assets_tests.system_tools import require_executable
 
 YEARS = range(2016, 2021)
@@ -102,17 +97,20 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "reports": ReportSettings(reports_dir=str(tmp / "reports")),
     }
     instance = dg.DagsterInstance.ephemeral()
-    by_key = {a.key.to_user_string(): a for a in cohorts_assets}
+    by_key = {a.key.to_user_string(): a for a in assets_of(groups=["privacy"])}
     run(dg.materialize([by_key["benchmark_metric_submissions"]], resources=res, instance=instance))
     chain = [by_key[k] for k in ("peer_cohorts", "cohort_benchmarks", "participant_percentiles",
                                  "private_cohort_benchmarks")]  # fmt: skip
     for year in YEARS:
         run(dg.materialize(chain, resources=res, partition_key=str(year), instance=instance))
-    added, removed = sync_report_partitions(instance, store)
+    added, removed = sync_participant_partitions(instance, store)
     assert sorted(added) == sorted(leaids) and removed == []
     for leaid in leaids[:3]:
         result = dg.materialize(
-            reports_assets, resources=res, instance=instance, partition_key=report_key(leaid, YEAR)
+            assets_of(groups=["reports"]),
+            resources=res,
+            instance=instance,
+            partition_key=report_key(leaid, YEAR),
         )
         run(result)
     return {"store": store, "res": res, "instance": instance, "leaids": leaids, "tmp": tmp,
@@ -304,7 +302,7 @@ def test_withdrawn_district_has_no_report(world: dict) -> None:
     assert files
     participation.withdraw(store, leaid, actor="test")
     # a run already requested for its partition deletes instead of generating
-    run(dg.materialize(reports_assets, resources=res, instance=instance,
+    run(dg.materialize(assets_of(groups=["reports"]), resources=res, instance=instance,
                        partition_key=report_key(leaid, YEAR)))  # fmt: skip
     assert not any(p.exists() for p in files.values())
     assert paths(store, leaid) == {}
@@ -312,7 +310,7 @@ def test_withdrawn_district_has_no_report(world: dict) -> None:
         store.scalar("SELECT COUNT(*) FROM benchmark_insights WHERE leaid = :l", {"l": leaid}) == 0
     )
     assert "report.delete_withdrawn" in audit.read_log(store, leaid)["action"].to_list()
-    added, removed = sync_report_partitions(instance, store)
+    added, removed = sync_participant_partitions(instance, store)
     assert (added, removed) == ([], [leaid])
     assert leaid not in instance.get_dynamic_partitions("participants")
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarking_assets.reports.content import INFO, MetricRow, PeerStats
-from benchmarking_assets.reports.exports import report_path, safe_cell, validate_key
-from benchmarking_assets.reports.insights import _peer_insight, _trend_insight, fmt, project
+from benchmarking_assets.core.catalog import PUBLIC_BY_NAME as INFO
+from benchmarking_assets.core.reports.content import MetricRow, PeerStats
+from benchmarking_assets.core.reports.exports import report_path, safe_cell, validate_key
+from benchmarking_assets.core.reports.insights import _peer_insight, _trend_insight, fmt, project
 
 
 @pytest.mark.parametrize(

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from benchmarking_assets.privacy import participation
-from benchmarking_assets.warehouse import WarehouseStore
+from benchmarking_assets.store import WarehouseStore, participation
 
 VIEWS = ("v_benchmark_summary", "v_benchmark_compare", "v_benchmark_trends", "v_benchmark_rankings")
 

@@ -13,10 +13,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from benchmarking_assets.core.schemas import DISTRICT_DATA_CODES, DISTRICT_DATA_HISTORY
 from benchmarking_assets.sources.client import EducationDataClient
 from benchmarking_assets.sources.district_year import RawDistrictYear, fetch_district_year
 from benchmarking_assets.sources.normalize import Field, parse_rows
-from benchmarking_assets.warehouse.schema import DISTRICT_DATA_CODES, DISTRICT_DATA_HISTORY
 from benchmarking_assets_tests.fake_api import FakeApi
 
 FIELDS = [
@@ -104,7 +104,7 @@ def test_rows_without_leaid_of_another_state_or_duplicated_are_set_aside_whole()
     assert reasons == [
         "no leaid",
         "no leaid",
-        "malformed leaid (want up to 7 digits)",
+        "malformed leaid (want 7 digits)",
         "row is for fips 6, not 1",
         "duplicate row for leaid; kept the first",
         "row is for fips 06, not 1",

@@ -10,11 +10,12 @@ import httpx
 import polars as pl
 import pytest
 
-from benchmarking_assets.geography import STATES
+from benchmarking_assets.core.geography import STATES
+from benchmarking_assets.core.schemas import DISTRICT_DATA_CODES, DISTRICT_DATA_HISTORY
+from benchmarking_assets.defs.resources import EducationDataSource
 from benchmarking_assets.sources import sample
 from benchmarking_assets.sources.client import EducationDataClient
 from benchmarking_assets.sources.district_year import fetch_district_year
-from benchmarking_assets.sources.resource import EducationDataSource
 from benchmarking_assets.sources.sample import (
     SAMPLE_BASE_URL,
     SAMPLE_YEARS,
@@ -22,7 +23,6 @@ from benchmarking_assets.sources.sample import (
     api_rows,
     sample_client,
 )
-from benchmarking_assets.warehouse.schema import DISTRICT_DATA_CODES, DISTRICT_DATA_HISTORY
 
 BASE = SAMPLE_BASE_URL
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from benchmarking_assets.warehouse import store as store_module
-from benchmarking_assets.warehouse.schema import DISTRICT_DATA_HISTORY
-from benchmarking_assets.warehouse.store import WarehouseError, WarehouseStore, split_statements
+from benchmarking_assets.core.schemas import DISTRICT_DATA_HISTORY
+from benchmarking_assets.store import warehouse as store_module
+from benchmarking_assets.store.warehouse import WarehouseError, WarehouseStore, split_statements
 
 
 def history_rows(state: str, year: int, n: int, enrollment_base: int = 1000) -> pl.DataFrame:

@@ -1,6 +1,6 @@
-"""Data-source layer: the Education Data Portal API client, its offline sample, and SPEC §2.1.
-
-Only ``resource`` imports Dagster; the rest is plain Python + httpx + Polars.
+"""Data-source layer: the Education Data Portal API client, its offline sample, and the
+derivation of raw district columns (``docs/data.md``). Plain Python, httpx and Polars: the
+Dagster resource that picks a source is ``benchmarking_assets.defs.resources``.
 """
 
 from benchmarking_assets.sources.client import (
@@ -23,7 +23,6 @@ from benchmarking_assets.sources.district_year import (
     fetch_district_year,
 )
 from benchmarking_assets.sources.normalize import MISSING_CODES, Field, parse_rows
-from benchmarking_assets.sources.resource import EducationDataSource
 from benchmarking_assets.sources.sample import (
     SAMPLE_BASE_URL,
     SAMPLE_YEARS,
@@ -43,7 +42,6 @@ __all__ = [
     "EducationDataError",
     "EducationDataHTTPError",
     "EducationDataResponseError",
-    "EducationDataSource",
     "EducationDataTransportError",
     "Endpoint",
     "FetchResult",

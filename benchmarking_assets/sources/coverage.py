@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from benchmarking_assets.geography import FIRST_YEAR
+from benchmarking_assets.core.geography import FIRST_YEAR
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from benchmarking_assets.geography import STATE_BY_CODE
+from benchmarking_assets.core.geography import STATE_BY_CODE
+from benchmarking_assets.core.schemas import DISTRICT_DATA_CODES, DISTRICT_DATA_HISTORY
 from benchmarking_assets.sources.client import EducationDataClient, FetchResult
 from benchmarking_assets.sources.coverage import (
     ASSESSMENTS,
@@ -35,7 +36,6 @@ from benchmarking_assets.sources.normalize import (
     empty_set_aside,
     parse_rows,
 )
-from benchmarking_assets.warehouse.schema import DISTRICT_DATA_CODES, DISTRICT_DATA_HISTORY
 
 FIELDS: dict[str, list[Field]] = {
     DISTRICT_DIRECTORY.key: [

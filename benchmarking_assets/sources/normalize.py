@@ -3,7 +3,8 @@
 The API's quirks (``shared/research/urban_api.md`` §2, §3.9) are handled here, once:
 
 * ``leaid`` arrives as a string, sometimes with its leading zero lost (``"100002"``) or as a
-  number: it is zero-filled to 7 digits. Rows without one are set aside, never guessed.
+  number: it is zero-filled to 7 digits (:mod:`benchmarking_assets.core.ids`). Rows without a
+  valid one are set aside, never guessed.
 * Numbers may arrive as strings (``"29.000"``, ``"-2.000"``): they are parsed; a value that does
   not parse is set aside (with its raw text) and the cell becomes NULL.
 * ``-1`` missing, ``-2`` not applicable, ``-3`` suppressed become NULL with the code kept in a
@@ -28,6 +29,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import polars as pl
+
+from benchmarking_assets.core.ids import leaid_expr
 
 MISSING_CODES: dict[int, str] = {-1: "missing", -2: "not applicable", -3: "suppressed"}
 SET_ASIDE_SCHEMA: dict[str, pl.DataType] = {
@@ -229,11 +232,10 @@ def _plan(
 
 
 def _leaid_expr(dtype: pl.DataType) -> pl.Expr:
-    """``leaid`` zero-filled to 7 digits; NULL when absent or not 1–7 digits."""
+    """``leaid`` by the one district-id rule (:mod:`benchmarking_assets.core.ids`), or NULL."""
     if dtype == pl.Null:
         return pl.lit(None, pl.String).alias("leaid")
-    text = pl.col(_LEAID_RAW).cast(pl.String).str.strip_chars()
-    return pl.when(text.str.contains(r"^\d{1,7}$")).then(text.str.zfill(7)).alias("leaid")
+    return leaid_expr(pl.col(_LEAID_RAW)).alias("leaid")
 
 
 def _row_set_aside(
@@ -258,7 +260,7 @@ def _row_reason(
     if raw.get("leaid") is None or str(raw.get("leaid")).strip() == "":
         return "no leaid"
     if leaid is None:
-        return "malformed leaid (want up to 7 digits)"
+        return "malformed leaid (want 7 digits)"
     row_fips = raw.get("fips")
     try:
         owner = int(row_fips) if row_fips is not None else int(leaid[:2])

@@ -38,7 +38,7 @@ from urllib.parse import urlencode
 import httpx
 import polars as pl
 
-from benchmarking_assets.geography import STATE_BY_CODE, STATES
+from benchmarking_assets.core.geography import STATE_BY_CODE, STATES
 from benchmarking_assets.sources.client import EducationDataClient
 from benchmarking_assets.sources.coverage import ENDPOINTS, Endpoint, endpoint_for_path
 

@@ -1,0 +1,1 @@
+"""Report content, insights, exports and renderers (PDF, XLSX, CSV): pure functions of frames."""

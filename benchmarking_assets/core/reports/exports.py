@@ -1,0 +1,134 @@
+"""Safe exports: cell neutralisation, report file paths, the tidy long rows and the CSV.
+
+**Formula injection.** A spreadsheet runs a cell that starts with ``=``, ``+``, ``-``, ``@``, a tab
+or a carriage return as a formula. :func:`safe_cell` prefixes such *text* with an apostrophe
+(``'=HYPERLINK(…)`` is shown, never run). Numbers are real values in these reports — deltas
+such as −3.2 — so they stay numbers: Python ``int``/``float`` values are written as numbers (a
+numeric XLSX cell; a plain ``-3.2`` in the CSV), and a *string* that is exactly a decimal number
+(``"-3.2"``, ``"1e5"``) is left alone too; any other text starting with ``-`` is neutralised.
+
+**File names** come only from a validated leaid (7 digits) and year (4 digits); the path is
+``{reports_dir}/{year}/{leaid}/benchmark_report_{leaid}_{year}.{pdf|xlsx|csv}`` and is checked
+to stay inside the reports folder.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+from benchmarking_assets.core.ids import normalize_leaid, require_year
+from benchmarking_assets.core.reports.content import ReportData
+
+FORMATS = ("pdf", "xlsx", "csv")
+_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+CSV_COLUMNS = ("leaid", "report_year", "section", "metric", "measure", "data_year", "value", "text")
+
+
+def safe_cell(value: Any) -> Any:
+    """A value safe for a CSV or XLSX cell: numbers unchanged, formula-like text neutralised."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return None if isinstance(value, float) and not math.isfinite(value) else value
+    text = str(value)
+    if text.startswith(_TRIGGERS) and not (text[0] in "+-" and _NUMBER.match(text)):
+        return "'" + text
+    return text
+
+
+def validate_key(leaid: str, year: int | str) -> tuple[str, int]:
+    """A 7-digit leaid (exactly, as stored) and a 4-digit year, or ``ValueError``."""
+    if not isinstance(leaid, str) or normalize_leaid(leaid) != leaid:
+        raise ValueError(f"not a 7-digit NCES leaid: {leaid!r}")
+    return leaid, require_year(year)
+
+
+def report_path(reports_dir: str | Path, leaid: str, year: int | str, fmt: str) -> Path:
+    leaid, year = validate_key(leaid, year)
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown report format {fmt!r}")
+    root = Path(reports_dir).resolve()
+    path = (root / str(year) / leaid / f"benchmark_report_{leaid}_{year}.{fmt}").resolve()
+    if root not in path.parents:
+        raise ValueError(f"{path} is outside the reports folder {root}")
+    return path
+
+
+def long_rows(report: ReportData) -> list[dict[str, Any]]:
+    """Every number of the report, one per row (tidy long): the CSV, and the XLSX's sources."""
+    rows: list[dict[str, Any]] = []
+
+    def add(
+        section: str,
+        metric: str,
+        measure: str,
+        value: Any = None,
+        text: Any = None,
+        data_year: int | None = None,
+    ) -> None:
+        rows.append(
+            {
+                "leaid": report.leaid,
+                "report_year": report.year,
+                "section": section,
+                "metric": metric,
+                "measure": measure,
+                "data_year": data_year,
+                "value": value,
+                "text": text,
+            }
+        )
+
+    add("identity", "", "lea_name", text=report.lea_name)
+    add("identity", "", "state_code", text=report.state_code)
+    if report.cohort:
+        add("identity", "", "peer_group", text=report.cohort.description)
+        add("identity", "", "peer_group_size", report.cohort.size)
+    add("privacy", "", "min_cohort_size", report.k)
+    for m in report.metrics:
+        name, y = m.info.name, m.data_year
+        for measure, value in (
+            ("district", m.value),
+            ("state_average", m.state_avg),
+            ("national_average", m.national_avg),
+            ("vs_state", m.vs_state),
+            ("vs_national", m.vs_national),
+            ("trend_3yr", m.trend_3yr),
+            ("percentile_among_peers", m.percentile_rank),
+        ):
+            add("comparison", name, measure, value, data_year=y)
+        add("comparison", name, "quartile_in_state", text=m.quartile_state, data_year=y)
+        if m.peer:
+            for stat in ("n", "mean", "median", "p25", "p75", "p90", "std"):
+                add("peers", name, f"peer_{stat}", getattr(m.peer, stat), data_year=y)
+        elif m.value is not None:
+            add("peers", name, "peer_statistics", text="suppressed (fewer than k)", data_year=y)
+    for r in report.trends.iter_rows(named=True):
+        add("trend", r["metric"], r["series"].replace(" ", "_"), r["value"], data_year=r["year"])
+    for p in report.private:
+        add("private", p.metric, "own_value", p.own_value, text=p.unit, data_year=report.year)
+        add("private", p.metric, "peer_dp_mean", p.dp_mean, text=p.unit, data_year=report.year)
+        add("private", p.metric, "peer_n", p.n, data_year=report.year)
+        add("private", p.metric, "epsilon", p.epsilon, data_year=report.year)
+    for i, ins in enumerate(report.insights, start=1):
+        add("insight", ins.metric, f"{i:02d}_{ins.kind}_{ins.severity}", text=ins.detail)
+        for key, value in ins.numbers.items():
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                add("insight", ins.metric, f"{i:02d}_{key}", value)
+    return rows
+
+
+def render_csv(report: ReportData) -> bytes:
+    """The tidy long CSV (UTF-8, header row, numbers plain, text neutralised)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for row in long_rows(report):
+        writer.writerow(["" if (v := safe_cell(row[c])) is None else v for c in CSV_COLUMNS])
+    return buffer.getvalue().encode("utf-8")

@@ -1,0 +1,285 @@
+"""Deterministic, explainable insights for one district's report (pure; no Dagster, no AI).
+
+Every insight carries a ``severity`` (``high``, ``medium``, ``low``, ``info``) and the numbers
+behind it, so a reader can check it by hand. The rules:
+
+* **gap** — for metrics with a direction (graduation, proficiency, absenteeism, students per
+  teacher), an unfavourable difference from the peer median, standardised by the peer standard
+  deviation: z = (value − median) / std. ``high`` when |z| ≥ 1, ``medium`` when ≥ 0.5, else
+  ``low``; only gaps with |z| ≥ 0.25 are kept, largest first. The numbers include the percentile
+  among peers, the state average and the difference from it.
+* **strength** — the same test for a favourable difference, kept when the percentile among
+  peers is ≥ 75 (favourable side).
+* **improving** / **declining** — the 3-year trend of ``district_benchmarks`` against a
+  materiality threshold per unit (:data:`MATERIAL`): ``high`` at 3×, ``medium`` at 1.5×.
+* **peer_improvers** — among the district's own peer cohort, the half whose 3-year change was
+  most favourable against the other half: the mean of each context metric in the two halves,
+  reporting the one that differs most (in peer standard deviations). Both halves must hold at
+  least k districts, and only their means and sizes are shown: no other district is named.
+* **projection** — for metrics with a direction, next year's value (report year + 1) from an
+  ordinary least-squares line through the district's own last (up to 6) yearly values, when
+  there are at least 4 and the newest is at most one year old, with an 80% prediction interval
+  (Student t); marked as a projection, clamped to 0–100 for percentages.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+from benchmarking_assets.core.catalog import PUBLIC_BY_NAME, Metric
+from benchmarking_assets.core.reports.content import TREND_COLUMN, MetricRow, ReportData
+
+SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2, "info": 3}
+MATERIAL = {"pts": 2.0, "change": 1.0, "% change": 5.0, "% change in count": 5.0}
+MIN_PROJECTION_POINTS = 4
+PROJECTION_WINDOW = 6
+CONTEXT = ("expenditure_pp", "student_teacher_ratio", "absenteeism", "swd_pct", "ell_pct")
+# two-sided 80% interval: t quantile 0.90 by degrees of freedom (beyond 30: normal 1.282)
+T90 = {
+    1: 3.078,
+    2: 1.886,
+    3: 1.638,
+    4: 1.533,
+    5: 1.476,
+    6: 1.440,
+    7: 1.415,
+    8: 1.397,
+    9: 1.383,
+    10: 1.372,
+    15: 1.341,
+    20: 1.325,
+    30: 1.310,
+}
+
+
+@dataclass(frozen=True)
+class Insight:
+    kind: str
+    metric: str
+    severity: str
+    title: str
+    detail: str
+    numbers: dict[str, Any] = field(default_factory=dict)
+
+
+def fmt(value: float | None, info: Metric | None = None, signed: bool = False) -> str:
+    """A value as a superintendent reads it: ``$12,345``, ``45.2%``, ``18.3``; with ``signed``
+    a difference: ``+$1,200``, ``−2.1 pts`` (points for percentages)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    unit = info.unit if info is not None else ""
+    body = f"${abs(value):,.0f}" if unit == "$" else f"{abs(value):,.1f}"
+    if unit == "%":
+        body += " pts" if signed else "%"
+    sign = "−" if value < 0 and round(abs(value), 1) > 0 else "+" if signed and value > 0 else ""
+    return sign + body
+
+
+def _favourable(info: Metric, diff: float) -> bool:
+    return diff > 0 if info.direction == "higher_is_better" else diff < 0
+
+
+def _severity(size: float, medium: float, high: float) -> str:
+    return "high" if size >= high else "medium" if size >= medium else "low"
+
+
+def _peer_insight(row: MetricRow) -> Insight | None:
+    info, peer = row.info, row.peer
+    if info.direction == "neutral" or row.value is None or peer is None:
+        return None
+    if peer.median is None or not peer.std:
+        return None
+    diff = row.value - peer.median
+    z = diff / peer.std
+    if abs(z) < 0.25:
+        return None
+    good = _favourable(info, diff)
+    pct = row.percentile_rank
+    fav_pct = None if pct is None else (pct if info.direction == "higher_is_better" else 100 - pct)
+    if good and (fav_pct is None or fav_pct < 75):
+        return None
+    numbers = {
+        "value": row.value,
+        "peer_median": peer.median,
+        "difference": diff,
+        "z": z,
+        "peer_n": peer.n,
+        "percentile_among_peers": pct,
+        "state_average": row.state_avg,
+        "vs_state": row.vs_state,
+        "quartile_in_state": row.quartile_state,
+        "data_year": row.data_year,
+    }
+    where = "above" if diff > 0 else "below"
+    pct_text = f", percentile {pct:.0f} among {peer.n} peers" if pct is not None else ""
+    detail = (
+        f"{info.label} {fmt(row.value, info)} is {fmt(abs(diff), info, True)[1:]} {where} "
+        "the peer median "
+        f"{fmt(peer.median, info)} ({abs(z):.1f} peer standard deviations{pct_text}); "
+        f"state average {fmt(row.state_avg, info)}."
+    )
+    kind = "strength" if good else "gap"
+    title = f"{'Strength' if good else 'Gap'}: {info.label.lower()} {where} peers"
+    return Insight(kind, info.name, _severity(abs(z), 0.5, 1.0), title, detail, numbers)
+
+
+def _trend_insight(row: MetricRow) -> Insight | None:
+    info, change = row.info, row.trend_3yr
+    if info.direction == "neutral" or change is None:
+        return None
+    threshold = MATERIAL[info.trend.unit]
+    if abs(change) < threshold:
+        return None
+    good = _favourable(info, change)
+    unit = " pts" if info.trend.unit == "pts" else "%" if "%" in info.trend.unit else ""
+    detail = (
+        f"{info.label} changed by {fmt(change, signed=True)}{unit} over 3 years to "
+        f"{row.data_year} ({'an improvement' if good else 'a decline'}; materiality threshold "
+        f"{threshold:g}{unit})."
+    )
+    numbers = {
+        "change_3yr": change,
+        "threshold": threshold,
+        "value": row.value,
+        "data_year": row.data_year,
+    }
+    severity = _severity(abs(change) / threshold, 1.5, 3.0)
+    kind = "improving" if good else "declining"
+    return Insight(kind, info.name, severity, f"{info.label} {kind}", detail, numbers)
+
+
+def _improvers(row: MetricRow, members: pl.DataFrame, k: int) -> Insight | None:
+    """How the peers whose metric improved most differ, in aggregate (both halves ≥ k)."""
+    info = row.info
+    trend = TREND_COLUMN[info.name]
+    if info.direction == "neutral" or trend not in members.columns:
+        return None
+    ranked = members.filter(pl.col(trend).is_not_null()).sort(
+        trend, descending=info.direction == "higher_is_better"
+    )
+    half = ranked.height // 2
+    if half < k or ranked.height - half < k:
+        return None
+    top, rest = ranked.head(half), ranked.tail(ranked.height - half)
+    best: tuple[float, str, float, float, int, int] | None = None
+    for c in CONTEXT:
+        if c == info.name:
+            continue
+        a, b, s = top[c].drop_nulls(), rest[c].drop_nulls(), ranked[c].drop_nulls().std()
+        if a.len() < k or b.len() < k or not s:
+            continue
+        gap = abs(a.mean() - b.mean()) / s  # type: ignore[operator]
+        if best is None or gap > best[0]:
+            best = (gap, c, a.mean(), b.mean(), a.len(), b.len())  # type: ignore[assignment]
+    if best is None or best[0] < 0.2:
+        return None
+    gap, c, mean_top, mean_rest, n_top, n_rest = best
+    ctx = PUBLIC_BY_NAME[c]
+    top_change = top[trend].mean()
+    detail = (
+        f"In your peer group, the {n_top} districts whose {info.label.lower()} improved most "
+        f"(mean 3-year change {fmt(top_change, signed=True)}) averaged {fmt(mean_top, ctx)} "
+        f"for {ctx.label}, against {fmt(mean_rest, ctx)} for the other {n_rest}. "
+        "Aggregates only; an association, not a cause."
+    )
+    numbers = {
+        "improvers_n": n_top,
+        "others_n": n_rest,
+        "improvers_mean_change": top_change,
+        "context_metric": c,
+        "improvers_mean": mean_top,
+        "others_mean": mean_rest,
+        "difference_in_sd": gap,
+    }
+    title = f"What improving peers look like: {info.label.lower()}"
+    return Insight("peer_improvers", info.name, "info", title, detail, numbers)
+
+
+def _t90(df: int) -> float:
+    keys = [d for d in T90 if d <= df]
+    return T90[max(keys)] if df <= 30 else 1.282
+
+
+def project(years: list[int], values: list[float], target: int) -> dict[str, float] | None:
+    """OLS line through (year, value); prediction at ``target`` with an 80% interval."""
+    n = len(years)
+    if n < MIN_PROJECTION_POINTS:
+        return None
+    mx, my = sum(years) / n, sum(values) / n
+    sxx = sum((x - mx) ** 2 for x in years)
+    if sxx == 0:
+        return None
+    slope = sum((x - mx) * (y - my) for x, y in zip(years, values, strict=True)) / sxx
+    intercept = my - slope * mx
+    resid = [y - (intercept + slope * x) for x, y in zip(years, values, strict=True)]
+    s = math.sqrt(sum(r * r for r in resid) / (n - 2))
+    se = s * math.sqrt(1 + 1 / n + (target - mx) ** 2 / sxx)
+    point = intercept + slope * target
+    half = _t90(n - 2) * se
+    return {
+        "point": point,
+        "lower": point - half,
+        "upper": point + half,
+        "slope": slope,
+        "points": n,
+        "residual_sd": s,
+    }
+
+
+def _projection(row: MetricRow, trends: pl.DataFrame, year: int) -> Insight | None:
+    info = row.info
+    own = trends.filter(
+        (pl.col("metric") == info.name)
+        & (pl.col("series") == "district")
+        & (pl.col("year") <= year)
+    ).sort("year")
+    own = own.tail(PROJECTION_WINDOW)
+    if info.direction == "neutral" or own.height < MIN_PROJECTION_POINTS:
+        return None
+    if row.data_year is None or row.data_year < year - 1:  # too stale to project next year
+        return None
+    target = year + 1
+    p = project(own["year"].to_list(), own["value"].to_list(), target)
+    if p is None:
+        return None
+    if info.unit == "%":
+        p |= {k: min(100.0, max(0.0, p[k])) for k in ("point", "lower", "upper")}
+    detail = (
+        f"Projection, not a forecast of policy effects: if {info.label.lower()} follows its own "
+        f"{p['points']}-year line, {target} would be about {fmt(p['point'], info)} "
+        f"(80% prediction interval {fmt(p['lower'], info)} to {fmt(p['upper'], info)})."
+    )
+    numbers = {"projected_year": target, **p}
+    title = f"Projection: {info.label.lower()} in {target}"
+    return Insight("projection", info.name, "info", title, detail, numbers)
+
+
+def derive_insights(report: ReportData, peer_members: pl.DataFrame) -> list[Insight]:
+    """All insights of a report, most important first (deterministic order)."""
+    out: list[Insight] = []
+    cohort_members = (
+        peer_members.filter(pl.col("cohort_id") == report.cohort.cohort_id)
+        if report.cohort
+        else peer_members.clear()
+    )
+    for row in report.metrics:
+        for found in (
+            _peer_insight(row),
+            _trend_insight(row),
+            _improvers(row, cohort_members, report.k),
+            _projection(row, report.trends, report.year),
+        ):
+            if found is not None:
+                out.append(found)
+    kinds = ("gap", "declining", "strength", "improving", "peer_improvers", "projection")
+    order = {k: i for i, k in enumerate(kinds)}
+
+    def key(i: Insight) -> tuple:
+        size = abs(i.numbers.get("z") or 0) + abs(i.numbers.get("change_3yr") or 0) / 100
+        return (SEVERITY_ORDER[i.severity], order[i.kind], -size, i.metric)
+
+    return sorted(out, key=key)

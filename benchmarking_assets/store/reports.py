@@ -1,0 +1,333 @@
+"""Reports in the warehouse and on disk: the reads a batch of reports needs, the generation
+of files and rows, their deletion, and the retention purge (no Dagster).
+
+:func:`generate` builds each district's report (:mod:`benchmarking_assets.core.reports`),
+renders PDF, XLSX and CSV under ``{reports_dir}/{year}/{leaid}/``, and writes
+``benchmark_insights``, ``benchmark_reports`` and one audit entry per generation and per exported
+file in one transaction. :func:`delete_report_writes` removes a district's files and returns the
+row deletes (with their audit entries) to run; :func:`purge_expired_reports` applies
+``DATA_RETENTION_DAYS``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from benchmarking_assets.core.catalog import CATEGORIES
+from benchmarking_assets.core.reports.content import (
+    NAMES,
+    STATE_COLUMN,
+    TREND_COLUMN,
+    ReportData,
+    ReportFrames,
+    build_report,
+)
+from benchmarking_assets.core.reports.exports import render_csv, report_path
+from benchmarking_assets.core.reports.insights import derive_insights
+from benchmarking_assets.core.reports.render_pdf import render_pdf
+from benchmarking_assets.core.reports.render_xlsx import render_xlsx
+from benchmarking_assets.store import audit
+from benchmarking_assets.store.warehouse import WarehouseStore
+
+REPORT_SCHEMA = {
+    "leaid": pl.String(),
+    "year": pl.Int32(),
+    "format": pl.String(),
+    "path": pl.String(),
+    "bytes": pl.Int64(),
+    "sha256": pl.String(),
+    "generated_at": pl.String(),
+    "expires_at": pl.String(),
+}
+INSIGHT_SCHEMA = {
+    "leaid": pl.String(),
+    "year": pl.Int32(),
+    "insight_rank": pl.Int32(),
+    "kind": pl.String(),
+    "metric": pl.String(),
+    "severity": pl.String(),
+    "title": pl.String(),
+    "detail": pl.String(),
+    "numbers": pl.String(),
+    "generated_at": pl.String(),
+}
+_TS = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def _in(name: str, values: list[str]) -> tuple[str, dict[str, str]]:
+    params = {f"{name}{i}": v for i, v in enumerate(values)}
+    return "(" + ", ".join(f":{p}" for p in params) + ")", params
+
+
+def read_frames(store: WarehouseStore, year: int, leaids: list[str], k: int) -> ReportFrames:
+    """The frames for the reports of ``leaids`` in ``year`` (a handful of queries per batch)."""
+    ids, p = _in("l", leaids or [""])
+    p = {**p, "y": year, "k": k}
+    f64, s = pl.Float64(), pl.String()
+    bench_cols = {"leaid": s, "year": pl.Int32(), "state_code": s}
+    for m in NAMES:
+        bench_cols |= {m: f64, f"{m}_vs_state": f64, f"{m}_vs_national": f64}
+        bench_cols |= {f"{m}_quartile_state": s, TREND_COLUMN[m]: f64}
+    cols = ", ".join(bench_cols)
+    districts = store.read_df(
+        f"SELECT {cols} FROM district_benchmarks WHERE leaid IN {ids} AND year <= :y", p, bench_cols
+    )
+    names = store.read_df(
+        "SELECT leaid, year, lea_name, state_code FROM district_data_history "
+        f"WHERE leaid IN {ids} AND year <= :y",
+        p,
+        {"leaid": s, "year": pl.Int32(), "lea_name": s, "state_code": s},
+    )
+    states = sorted(set(names["state_code"].to_list()) | {"US"})
+    st, sp = _in("s", states)
+    state_cols = {"state_code": s, "year": pl.Int32()} | {c: f64 for c in STATE_COLUMN.values()}
+    state_rows = store.read_df(
+        f"SELECT {', '.join(state_cols)} FROM state_benchmarks "
+        f"WHERE state_code IN {st} AND year <= :y",
+        {**sp, "y": year},
+        state_cols,
+    )
+    cohort_cols = {
+        "year": pl.Int32(),
+        "leaid": s,
+        "cohort_id": s,
+        "cohort_size": pl.Int32(),
+        "ladder_step": s,
+        "size_band": s,
+        "locale": s,
+        "frl_band": s,
+        "grade_span": s,
+        "region": s,
+        "state_code": s,
+    }
+    cohorts = store.read_df(
+        f"SELECT {', '.join(cohort_cols)} FROM peer_cohorts WHERE leaid IN {ids} AND year <= :y",
+        p,
+        cohort_cols,
+    )
+    stat_cols = {"year": pl.Int32(), "cohort_id": s, "metric": s, "n": pl.Int64()}
+    stat_cols |= {c: f64 for c in ("mean", "median", "p25", "p75", "p90", "std")}
+    cohort_stats = store.read_df(
+        f"SELECT {', '.join('c.' + c for c in stat_cols)} FROM cohort_benchmarks c "
+        "WHERE c.n >= :k AND EXISTS (SELECT 1 FROM peer_cohorts pc WHERE pc.year = c.year "
+        f"AND pc.cohort_id = c.cohort_id AND pc.leaid IN {ids} AND pc.year <= :y)",
+        p,
+        stat_cols,
+    )
+    percentiles = store.read_df(
+        "SELECT leaid, year, metric, percentile_rank FROM participant_percentiles "
+        f"WHERE year <= :y AND cohort_n >= :k AND leaid IN {ids}",
+        p,
+        {"leaid": s, "year": pl.Int32(), "metric": s, "percentile_rank": f64},
+    )
+    private = store.read_df(
+        "SELECT m.leaid, b.category, b.metric, b.unit, b.n, b.dp_mean, b.epsilon, s.value "
+        "FROM participant_private_benchmarks m JOIN private_cohort_benchmarks b "
+        "ON b.year = m.year AND b.cohort_id = m.cohort_id AND b.metric = m.metric "
+        "LEFT JOIN benchmark_metric_submissions s "
+        "ON s.leaid = m.leaid AND s.year = m.year AND s.metric = m.metric "
+        f"WHERE m.year = :y AND b.n >= :k AND m.leaid IN {ids}",
+        p,
+        {
+            "leaid": s,
+            "category": s,
+            "metric": s,
+            "unit": s,
+            "n": pl.Int64(),
+            "dp_mean": f64,
+            "epsilon": f64,
+            "value": f64,
+        },
+    )
+    part_cols = {"leaid": s} | {f"shares_{c}": pl.Int32() for c in CATEGORIES}
+    participants = store.read_table("benchmark_participants", part_cols)
+    member_cols = {"cohort_id": s} | {m: f64 for m in NAMES} | {TREND_COLUMN[m]: f64 for m in NAMES}
+    peer_members = store.read_df(
+        f"SELECT pc.cohort_id, {', '.join('b.' + c for c in list(member_cols)[1:])} "
+        "FROM peer_cohorts pc JOIN district_benchmarks b ON b.leaid = pc.leaid "
+        "AND b.year = pc.year WHERE pc.year = :y AND pc.cohort_id IN (SELECT cohort_id FROM "
+        f"peer_cohorts WHERE year = :y AND leaid IN {ids})",
+        p,
+        member_cols,
+    )
+    return ReportFrames(
+        year,
+        k,
+        districts,
+        names,
+        state_rows,
+        cohorts,
+        cohort_stats,
+        percentiles,
+        private,
+        participants,
+        peer_members,
+    )
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def render_files(report: ReportData, reports_dir: str) -> dict[str, tuple[Path, bytes]]:
+    """Render the three formats and write them; returns ``format → (path, bytes)``."""
+    out = {}
+    for fmt, render in (("pdf", render_pdf), ("xlsx", render_xlsx), ("csv", render_csv)):
+        data = render(report)
+        path = report_path(reports_dir, report.leaid, report.year, fmt)
+        _write_atomic(path, data)
+        out[fmt] = (path, data)
+    return out
+
+
+def delete_report_writes(
+    store: WarehouseStore, leaids: list[str], years: list[int] | None, action: str, actor: str
+) -> tuple[list[tuple[str, pl.DataFrame, dict[str, Any]]], int]:
+    """Delete the files of the districts' reports; returns the table deletes (+ audit) to run."""
+    where: dict[str, Any] = {"leaid": leaids} | ({"year": years} if years is not None else {})
+    rows = store.read_table("benchmark_reports", REPORT_SCHEMA, where=where)
+    for path in map(Path, rows["path"]):
+        path.unlink(missing_ok=True)
+        if path.parent.is_dir() and not any(path.parent.iterdir()):
+            path.parent.rmdir()
+    empty = pl.DataFrame(schema={"leaid": pl.String()})
+    writes = [("benchmark_reports", empty, where), ("benchmark_insights", empty, where)]
+    for leaid, group in rows.group_by("leaid"):
+        years_deleted = sorted(set(group["year"].to_list()))
+        details = {"years": years_deleted, "files": group.height}
+        writes.append(audit.audit_write(action, details, str(leaid[0]), actor))
+    return writes, rows.height
+
+
+def generate(
+    store: WarehouseStore,
+    reports_dir: str,
+    year: int,
+    leaids: list[str],
+    k: int,
+    retention_days: int,
+    actor: str = "dagster",
+) -> list[dict[str, Any]]:
+    """Generate (or regenerate) the reports of active participants ``leaids`` for ``year``."""
+    frames = read_frames(store, year, leaids, k)
+    now = datetime.now(UTC)
+    stamp, expires = now.strftime(_TS), (now + timedelta(days=retention_days)).strftime(_TS)
+    reports, insights, writes, summary = [], [], [], []
+    for leaid in leaids:
+        started = time.perf_counter()
+        report = build_report(frames, leaid, stamp)
+        report = replace(report, insights=derive_insights(report, frames.peer_members))
+        files = render_files(report, reports_dir)
+        for fmt, (path, data) in files.items():
+            sha = hashlib.sha256(data).hexdigest()
+            reports.append((leaid, year, fmt, str(path), len(data), sha, stamp, expires))
+            details = {"year": year, "format": fmt, "bytes": len(data), "sha256": sha}
+            writes.append(audit.audit_write("report.export", details, leaid, actor))
+        for rank, ins in enumerate(report.insights, start=1):
+            numbers = json.dumps(ins.numbers, sort_keys=True, default=str)
+            insights.append(
+                (
+                    leaid,
+                    year,
+                    rank,
+                    ins.kind,
+                    ins.metric,
+                    ins.severity,
+                    ins.title,
+                    ins.detail,
+                    numbers,
+                    stamp,
+                )
+            )
+        details = {
+            "year": year,
+            "formats": list(files),
+            "insights": len(report.insights),
+            "expires_at": expires,
+        }
+        writes.append(audit.audit_write("report.generate", details, leaid, actor))
+        summary.append(
+            {
+                "leaid": leaid,
+                "district": report.lea_name,
+                "state": report.state_code,
+                "year": year,
+                "insights": len(report.insights),
+                "seconds": round(time.perf_counter() - started, 3),
+                "paths": {f: str(p) for f, (p, _) in files.items()},
+                "_report": report,
+            }
+        )
+    where = {"leaid": leaids, "year": year}
+    store.replace_many(
+        [
+            ("benchmark_reports", pl.DataFrame(reports, REPORT_SCHEMA, orient="row"), where),
+            ("benchmark_insights", pl.DataFrame(insights, INSIGHT_SCHEMA, orient="row"), where),
+            *writes,
+        ]
+    )
+    return summary
+
+
+def purge_expired_reports(
+    store: WarehouseStore,
+    retention_days: int | None = None,
+    now: datetime | None = None,
+    actor: str = "dagster",
+) -> dict[str, int]:
+    """Delete reports past ``expires_at`` (or generated more than ``retention_days`` ago):
+    files, ``benchmark_reports`` and ``benchmark_insights`` rows, plus one audit entry."""
+    now = now or datetime.now(UTC)
+    params = {"now": now.strftime(_TS), "cut": "0000"}
+    if retention_days is not None:
+        params["cut"] = (now - timedelta(days=retention_days)).strftime(_TS)
+    expired = store.read_df(
+        "SELECT DISTINCT leaid, year FROM benchmark_reports WHERE expires_at < :now "
+        "OR generated_at < :cut",
+        params,
+        {"leaid": pl.String(), "year": pl.Int32()},
+    )
+    writes: list[tuple[str, pl.DataFrame, dict[str, Any]]] = []
+    files = 0
+    # One read and one delete per year, not per report.
+    for (year,), group in expired.group_by("year"):
+        deletes, n = delete_report_writes(
+            store, group["leaid"].to_list(), [int(year)], "retention.report_purge", actor
+        )
+        writes += deletes
+        files += n
+    details = {"cutoff": params["now"], "reports": expired.height, "files": files}
+    writes.append(audit.audit_write("retention.reports_purge", details, actor=actor))
+    store.replace_many(writes)
+    return {"reports_purged": expired.height, "files_purged": files}
+
+
+def withdrawn_report_leaids(store: WarehouseStore) -> list[str]:
+    """Districts with report rows that are no longer participants."""
+    return store.read_df(
+        "SELECT DISTINCT leaid FROM benchmark_reports r WHERE NOT EXISTS "
+        "(SELECT 1 FROM benchmark_participants p WHERE p.leaid = r.leaid)",
+        schema={"leaid": pl.String()},
+    )["leaid"].to_list()
+
+
+def delete_withdrawn_reports(store: WarehouseStore, actor: str = "dagster") -> int:
+    """Delete the report files and rows of districts that are no longer participants."""
+    stale = withdrawn_report_leaids(store)
+    if not stale:
+        return 0
+    writes, files = delete_report_writes(store, stale, None, "report.delete_withdrawn", actor)
+    store.replace_many(writes)
+    return files

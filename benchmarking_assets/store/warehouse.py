@@ -1,0 +1,354 @@
+"""The warehouse: one SQLAlchemy URL, SQLite or PostgreSQL, the same results on both.
+
+Everything that touches tables goes through :class:`WarehouseStore`:
+
+* migrations from ``sql/`` applied once each, in name order, under a lock;
+* reads into Polars with explicit types, so both backends give identical frames;
+* :meth:`WarehouseStore.replace_rows`, the one way to write: delete a partition's rows and
+  bulk-insert the new ones in a single transaction (COPY on PostgreSQL, batched
+  ``executemany`` on SQLite), so a re-run replaces, never duplicates, and a failure leaves the
+  previous rows untouched.
+
+This module has no Dagster import; the Dagster resource is ``defs.resources.Warehouse``.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_SQLITE_BATCH_ROWS = 5_000
+_PG_MIGRATION_LOCK = 7_461_203  # arbitrary, constant advisory-lock id for migrations
+# The top-level sql/ folder, packaged under this name (pyproject.toml, package-dir).
+MIGRATIONS_PACKAGE = "benchmarking_assets.store.migrations"
+
+_engines: dict[str, Engine] = {}
+_engines_lock = threading.Lock()
+
+
+class WarehouseError(RuntimeError):
+    """A warehouse operation failed; the message names the table and the partition."""
+
+
+def sql_dir() -> Path:
+    """Folder of the versioned DDL: ``BENCHMARKING_SQL_DIR``, else the migrations shipped in the
+    package (a wheel install), else the repository's top-level ``sql/`` (an editable install).
+    """
+    override = os.environ.get("BENCHMARKING_SQL_DIR")
+    if override:
+        return Path(override)
+    try:
+        packaged = Path(str(files(MIGRATIONS_PACKAGE)))
+    except ModuleNotFoundError:  # editable install: the package maps onto the source tree
+        packaged = None
+    if packaged is not None and any(packaged.glob("*.sql")):
+        return packaged
+    return Path(__file__).resolve().parents[2] / "sql"
+
+
+def normalize_url(url: str) -> str:
+    """Map ``postgres://`` and bare ``postgresql://`` URLs to the psycopg 3 driver."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+def _check_identifier(name: str) -> str:
+    if not _IDENTIFIER.match(name):
+        raise WarehouseError(f"not a valid SQL identifier: {name!r}")
+    return name
+
+
+def get_engine(url: str) -> Engine:
+    """One engine per URL per process (engines own connection pools)."""
+    url = normalize_url(url)
+    with _engines_lock:
+        engine = _engines.get(url)
+        if engine is None:
+            if url.startswith("sqlite"):
+                path = sa.engine.make_url(url).database
+                if path and path != ":memory:":
+                    Path(path).parent.mkdir(parents=True, exist_ok=True)
+                engine = sa.create_engine(url, connect_args={"timeout": 60})
+                sa.event.listen(engine, "connect", _sqlite_on_connect)
+            else:
+                engine = sa.create_engine(url, pool_pre_ping=True)
+            _engines[url] = engine
+        return engine
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets the UI read while a run writes; NORMAL sync is safe with WAL.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+class WarehouseStore:
+    """Typed reads and atomic partition writes against one warehouse URL."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = get_engine(url)
+        self.dialect = self.engine.dialect.name  # "sqlite" | "postgresql"
+        self._migrated = False
+
+    # ------------------------------------------------------------------ migrations
+    def migrate(self) -> list[str]:
+        """Apply every ``sql/*.sql`` file not applied yet; returns the versions applied."""
+        files = sorted(sql_dir().glob("*.sql"))
+        if not files:
+            raise WarehouseError(f"no migrations found in {sql_dir()}")
+        applied_now: list[str] = []
+        with self.engine.begin() as conn:
+            if self.dialect == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
+            conn.execute(
+                sa.text(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                    "version TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+                )
+            )
+            done = {
+                row[0] for row in conn.execute(sa.text("SELECT version FROM schema_migrations"))
+            }
+            for path in files:
+                version = path.stem
+                if version in done:
+                    continue
+                for statement in split_statements(path.read_text(encoding="utf-8"), self.dialect):
+                    conn.exec_driver_sql(statement)
+                conn.execute(
+                    sa.text("INSERT INTO schema_migrations (version, applied_at) VALUES (:v, :t)"),
+                    {"v": version, "t": utc_now()},
+                )
+                applied_now.append(version)
+        self._migrated = True
+        return applied_now
+
+    def ensure_migrated(self) -> None:
+        if not self._migrated:
+            self.migrate()
+
+    def table_names(self) -> list[str]:
+        return sorted(sa.inspect(self.engine).get_table_names())
+
+    # ------------------------------------------------------------------ reads
+    def read_df(
+        self,
+        sql: str,
+        params: Mapping[str, Any] | None = None,
+        schema: Mapping[str, pl.DataType] | None = None,
+    ) -> pl.DataFrame:
+        """Run a query and return a Polars frame.
+
+        With ``schema`` the columns are cast to it (and the query must return exactly those
+        columns), so SQLite's loose typing and PostgreSQL's give the same frame.
+        """
+        with self.engine.connect() as conn:
+            result = conn.execute(sa.text(sql), dict(params or {}))
+            columns = list(result.keys())
+            # The DBAPI cursor's plain tuples: SQLAlchemy's Row objects cost more than the
+            # query itself on large reads.
+            rows = result.cursor.fetchall() if result.cursor is not None else []
+        if schema is not None:
+            missing = [c for c in schema if c not in columns]
+            if missing:
+                raise WarehouseError(f"query did not return the columns {missing}")
+            frame = pl.DataFrame(
+                rows,
+                schema={c: schema.get(c, pl.String()) for c in columns},
+                orient="row",
+                strict=False,
+            )
+            return frame.select(list(schema))
+        return pl.DataFrame(rows, schema=columns, orient="row", infer_schema_length=None)
+
+    def read_table(
+        self,
+        table: str,
+        schema: Mapping[str, pl.DataType],
+        where: Mapping[str, Any] | None = None,
+        order_by: Sequence[str] = (),
+    ) -> pl.DataFrame:
+        """Read the columns of ``schema`` from ``table``, optionally filtered like replace_rows."""
+        cols = ", ".join(_check_identifier(c) for c in schema)
+        clause, params = where_clause(where or {})
+        order = f" ORDER BY {', '.join(_check_identifier(c) for c in order_by)}" if order_by else ""
+        sql = f"SELECT {cols} FROM {_check_identifier(table)}{clause}{order}"
+        return self.read_df(sql, params, schema=schema)
+
+    def scalar(self, sql: str, params: Mapping[str, Any] | None = None) -> Any:
+        with self.engine.connect() as conn:
+            return conn.execute(sa.text(sql), dict(params or {})).scalar()
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
+        with self.engine.begin() as conn:
+            return conn.execute(sa.text(sql), dict(params or {})).rowcount
+
+    # ------------------------------------------------------------------ writes
+    def replace_rows(self, table: str, df: pl.DataFrame, where: Mapping[str, Any]) -> int:
+        """Atomically replace the rows of ``table`` matching ``where`` with ``df``.
+
+        ``where`` maps columns to a value or a list of values (``IN``). Delete and insert run
+        in one transaction: readers see the old rows or the new ones, never a half-written
+        partition, and on any error the old rows stay.
+        """
+        if not where:
+            raise WarehouseError(f"replace_rows({table}) needs a partition filter")
+        _check_rows_inside(table, df, where)
+        with self.transaction() as conn:
+            self._delete(conn, table, where)
+            self.bulk_insert(conn, table, df)
+        return df.height
+
+    def replace_many(self, writes: Sequence[tuple[str, pl.DataFrame, Mapping[str, Any]]]) -> int:
+        """Several :meth:`replace_rows` in one transaction: all land or none do."""
+        for table, df, where in writes:
+            if not where:
+                raise WarehouseError(f"replace_many({table}) needs a partition filter")
+            _check_rows_inside(table, df, where)
+        with self.transaction() as conn:
+            for table, df, where in writes:
+                self._delete(conn, table, where)
+                self.bulk_insert(conn, table, df)
+        return sum(df.height for _, df, _ in writes)
+
+    def append_rows(self, table: str, df: pl.DataFrame) -> int:
+        with self.transaction() as conn:
+            self.bulk_insert(conn, table, df)
+        return df.height
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    def _delete(self, conn: Connection, table: str, where: Mapping[str, Any]) -> int:
+        clause, params = where_clause(where)
+        return conn.execute(
+            sa.text(f"DELETE FROM {_check_identifier(table)}{clause}"), params
+        ).rowcount
+
+    def bulk_insert(self, conn: Connection, table: str, df: pl.DataFrame) -> None:
+        """Insert ``df`` inside the caller's transaction: COPY (PostgreSQL) or batches (SQLite)."""
+        if df.height == 0:
+            return
+        table = _check_identifier(table)
+        columns = [_check_identifier(c) for c in df.columns]
+        if self.dialect == "postgresql":
+            _copy_into(conn, table, columns, df)
+        else:
+            _insert_batches(conn, table, columns, df)
+
+
+def _check_rows_inside(table: str, df: pl.DataFrame, where: Mapping[str, Any]) -> None:
+    """Refuse rows outside the partition being replaced: they would survive the next delete."""
+    for column, value in where.items():
+        if column not in df.columns or df.height == 0:
+            continue
+        allowed = (
+            list(value) if isinstance(value, list | tuple | set | frozenset | range) else [value]
+        )
+        outside = df.filter(~pl.col(column).is_in(allowed))
+        if outside.height:
+            raise WarehouseError(
+                f"{table}: {outside.height} row(s) have {column}={outside[column][0]!r}, "
+                f"outside the partition being replaced ({column} in {allowed})"
+            )
+
+
+def _copy_into(conn: Connection, table: str, columns: list[str], df: pl.DataFrame) -> None:
+    # CSV through COPY is ~40x faster than executemany; NULLs are written as \N, which no
+    # real value can be (we quote every string).
+    buffer = io.BytesIO()
+    df.write_csv(buffer, include_header=False, null_value="\\N", quote_style="non_numeric")
+    raw = conn.connection.dbapi_connection
+    sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv, NULL '\\N')"
+    with raw.cursor() as cursor, cursor.copy(sql) as copy:
+        copy.write(buffer.getvalue())
+
+
+def _insert_batches(conn: Connection, table: str, columns: list[str], df: pl.DataFrame) -> None:
+    placeholders = ", ".join("?" for _ in columns)
+    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})"
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        for start in range(0, df.height, _SQLITE_BATCH_ROWS):
+            batch = df.slice(start, _SQLITE_BATCH_ROWS)
+            cursor.executemany(sql, batch.rows())
+    finally:
+        cursor.close()
+
+
+def where_clause(where: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """``{"state_code": "CA", "year": [2018, 2019]}`` → SQL ``WHERE`` text and bind params."""
+    if not where:
+        return "", {}
+    parts: list[str] = []
+    params: dict[str, Any] = {}
+    for i, (column, value) in enumerate(where.items()):
+        column = _check_identifier(column)
+        if isinstance(value, list | tuple | set | frozenset | range):
+            values = list(value)
+            if not values:
+                parts.append("1 = 0")
+                continue
+            names = [f"w{i}_{j}" for j in range(len(values))]
+            parts.append(f"{column} IN ({', '.join(':' + n for n in names)})")
+            params.update(zip(names, values, strict=True))
+        elif value is None:
+            parts.append(f"{column} IS NULL")
+        else:
+            parts.append(f"{column} = :w{i}")
+            params[f"w{i}"] = value
+    return " WHERE " + " AND ".join(parts), params
+
+
+def split_statements(script: str, dialect: str) -> list[str]:
+    """Split a DDL file on ``;`` at line ends, dropping ``--`` comments.
+
+    A line ``-- dialect: postgresql`` (or ``sqlite``) makes the following statement apply to
+    that backend only, for the rare DDL the two cannot share.
+    """
+    statements: list[str] = []
+    current: list[str] = []
+    only_for: str | None = None
+    for line in script.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("-- dialect:"):
+            only_for = stripped.split(":", 1)[1].strip()
+            continue
+        if stripped.startswith("--"):
+            continue
+        current.append(line)
+        if stripped.endswith(";"):
+            statement = "\n".join(current).strip().rstrip(";").strip()
+            if statement and (only_for is None or only_for == dialect):
+                statements.append(statement)
+            current, only_for = [], None
+    tail = "\n".join(current).strip()
+    if tail and (only_for is None or only_for == dialect):
+        statements.append(tail)
+    return statements
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
