@@ -4,6 +4,7 @@
     benchmarking participants settings LEAID --share engagement
     benchmarking participants withdraw LEAID
     benchmarking participants list
+    benchmarking participants budget LEAID [--year YEAR]
 
 Unknown districts and categories are refused with a message and exit status 2; every change
 is written to ``privacy_audit_log`` (actor: ``--actor``, ``BENCHMARKING_ACTOR`` or the OS user).
@@ -40,6 +41,11 @@ def add_participants_parser(subparsers: argparse._SubParsersAction) -> argparse.
     withdraw = sub.add_parser("withdraw", help="withdraw a district and purge its private data")
     withdraw.add_argument("leaid")
     sub.add_parser("list", help="list the enrolled districts")
+    budget = sub.add_parser(
+        "budget", help="show the privacy budget (ε) a district's data has used, per year/category"
+    )
+    budget.add_argument("leaid")
+    budget.add_argument("--year", type=int, default=None, help="one year (default: all)")
     return parser
 
 
@@ -50,6 +56,9 @@ def run_participants(args: argparse.Namespace) -> int:
     try:
         if command == "list":
             _print_list(participation.list_participants(store))
+            return 0
+        if command == "budget":
+            _print_budget(store, args.leaid, args.year)
             return 0
         if command == "withdraw":
             years = participation.withdraw(store, args.leaid, args.actor)
@@ -77,6 +86,31 @@ def _configured_database_url() -> str:
     from benchmarking_assets.defs.resources import resolved_resources
 
     return resolved_resources()["warehouse"].database_url
+
+
+def _configured_budget() -> float:
+    """PRIVACY_BUDGET_PER_DISTRICT as the code location's privacy resource validates it."""
+    from benchmarking_assets.defs.resources import resolved_resources
+
+    return resolved_resources()["privacy"].policy().budget
+
+
+def _print_budget(store: WarehouseStore, leaid: str, year: int | None) -> None:
+    leaid = participation.normalize_leaid(leaid)
+    if leaid not in set(participation.list_participants(store)["leaid"]):
+        raise participation.ParticipationError(f"district {leaid} is not enrolled")
+    limit = _configured_budget()
+    spent = participation.budget_spent(store, leaid, year)
+    print(f"privacy budget of {leaid}: ε per year and category, limit {limit:g} "
+          "(PRIVACY_BUDGET_PER_DISTRICT)")  # fmt: skip
+    if spent.height == 0:
+        print("nothing spent yet" + (f" in {year}" if year else ""))
+        return
+    print(f"{'year':<6}{'category':<14}{'used':>8}{'left':>8}{'draws':>7}")
+    for r in spent.iter_rows(named=True):
+        left = max(limit - r["epsilon_spent"], 0.0)
+        print(f"{r['year']:<6}{r['category']:<14}{r['epsilon_spent']:>8.2f}{left:>8.2f}"
+              f"{r['draws']:>7}")  # fmt: skip
 
 
 def _print_list(frame: pl.DataFrame) -> None:

@@ -1,75 +1,46 @@
-"""Differentially private cohort means of private metrics, with OpenDP, release ids and a ledger.
+"""The differential-privacy mechanism: one noisy clamped mean per draw (OpenDP), its 90 %
+margin, and the keyed digest that lets identical inputs get their stored draw back.
 
-**Privacy unit**: one district's submitted value of one metric in one year. **Neighbouring
-data sets**: one contributor's value replaced by any other value within the catalog's public
-bounds (``n`` fixed). ``n`` — the number of contributors in the cohort — is treated as
-**public**: cohort membership follows public criteria and the participation registry, and n
-must be shown to prove k-anonymity. DP therefore protects the *values*, not the fact of
-participation; the k rule and the registry govern the latter.
+**Privacy unit** (``docs/privacy.md``): everything one district submits in one data category
+for one year — every metric of the category, every version it sends. **Neighbours**: any of
+those values replaced by any other value within the catalog's public bounds; the group size n
+is public.
 
 **Mechanism** (OpenDP 0.16, ``contrib``): sized vector domain (n) → ``then_clamp(bounds)`` →
-``then_mean()`` → ``then_laplace(scale)``: the Laplace mechanism on the clamped mean, whose
-sensitivity is ``(upper − lower) / n``; ``scale = (upper − lower) / (n · ε_stat)`` enlarged by
-a relative 1e-9 to absorb OpenDP's floating-point slack, and the measurement's own privacy map
-is checked to be ≤ ε_stat for one changed record (``d_in = 2``). Samples come from OpenDP's
-sampler (never numpy): it resists the floating-point attacks on textbook Laplace sampling.
-The published mean is then clamped to the bounds (post-processing, costs no privacy).
+``then_mean()`` → ``then_laplace(b)``, the Laplace mechanism on the clamped mean, whose
+sensitivity is (U − L)/n; b = (U − L)/(n·ε), enlarged by a relative 1e-9 for OpenDP's
+floating-point slack. OpenDP's own privacy map is checked to be ≤ ε for one changed record
+(``d_in = 2``) and that map is what each draw is charged. Samples come from OpenDP's sampler
+(never numpy), which resists the floating-point attacks on textbook Laplace sampling. The
+published mean is then clamped to the bounds (post-processing, costs nothing).
 
-**Release and budget**: a *release* is the statistics of one (year, metric, cohort). It gets
-``DIFFERENTIAL_PRIVACY_EPSILON``, split evenly over its statistics (basic composition);
-currently one statistic, the mean. Cohorts of one (year, metric) are disjoint, so a district's
-value is in one release per materialization (parallel composition across cohorts). Each new
-release is charged to ``privacy_budget_ledger`` (release id, statistic, year, metric, cohort, n,
-ε, mechanism, scale, created_at).
+**Margin**: the noise is within ±b·ln 10 of zero with probability 90 %
+(``laplacian_scale_to_accuracy(b, 0.10)``); clamping can only move the published mean towards
+the true one, so the interval published ± margin covers the true mean at least 90 % of the time.
+Its share of the range is ln 10/(n·ε) whatever the metric.
 
-**No fresh noise**: ``release_id`` = SHA-256 of (year, metric, cohort id, the sorted
-membership with each member's clamped value, bounds, ε, mechanism version). When a release
-with that id is stored in ``dp_releases`` its noisy values are reused and nothing is charged;
-any change of inputs (a new value, a withdrawal, a different ε) is a new release with fresh
-noise and a new charge — which is exactly when the privacy loss grows.
+**Digest**: :func:`input_digest` is an HMAC-SHA256, with a private key, of everything a draw
+depends on. It is stored only in the private table ``dp_noise_draws``: without the key nobody
+can test a guessed value against it (an unkeyed hash over values on a 0.01 grid is recovered
+by brute force in seconds). Published ids are random (``uuid4``), never derived from inputs.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-import polars as pl
-
 from benchmarking_assets.core.catalog import PRIVATE_BY_NAME as METRICS
 
-MECHANISM = "opendp-0.16 laplace on clamped mean, public n"
-STATISTICS: tuple[str, ...] = ("mean",)
+MECHANISM = "opendp-0.16 laplace on clamped mean, public n, v2"
+MARGIN_LEVEL = 0.90
 _SCALE_SLACK = 1.0 + 1e-9
-
-RELEASE_SCHEMA: dict[str, pl.DataType] = {
-    "release_id": pl.String(),
-    "year": pl.Int32(),
-    "metric": pl.String(),
-    "cohort_id": pl.String(),
-    "n": pl.Int64(),
-    "epsilon": pl.Float64(),
-    "noise_scale": pl.Float64(),
-    "mechanism": pl.String(),
-    "dp_mean": pl.Float64(),
-    "created_at": pl.String(),
-}
-
-LEDGER_SCHEMA: dict[str, pl.DataType] = {
-    "release_id": pl.String(),
-    "statistic": pl.String(),
-    "year": pl.Int32(),
-    "metric": pl.String(),
-    "cohort_id": pl.String(),
-    "n": pl.Int64(),
-    "epsilon": pl.Float64(),
-    "mechanism": pl.String(),
-    "scale": pl.Float64(),
-    "created_at": pl.String(),
-}
 
 
 @cache
@@ -80,26 +51,36 @@ def _opendp() -> Any:
     return dp
 
 
-def epsilon_per_statistic(epsilon: float) -> float:
-    """Basic composition: the release's ε split evenly over its statistics."""
-    if not epsilon > 0:
-        raise ValueError(f"DIFFERENTIAL_PRIVACY_EPSILON must be > 0, got {epsilon}")
-    return epsilon / len(STATISTICS)
-
-
 def mean_scale(n: int, bounds: tuple[float, float], epsilon: float) -> float:
     """The Laplace scale of the clamped mean of n values at this ε (sensitivity (U−L)/n)."""
+    if n < 1:
+        raise ValueError(f"a mean needs at least one value, got n={n}")
+    if not (math.isfinite(epsilon) and epsilon > 0):
+        raise ValueError(f"ε must be a finite number > 0, got {epsilon}")
     lower, upper = bounds
     return (upper - lower) / (n * epsilon) * _SCALE_SLACK
+
+
+def margin_90(scale: float) -> float:
+    """Half-width of the 90 % interval of Laplace(scale) noise: scale · ln 10."""
+    return scale * math.log(1.0 / (1.0 - MARGIN_LEVEL))
+
+
+def margin_share(n: int, epsilon: float) -> float:
+    """The 90 % margin of a group of n as a share of the metric's range (any metric)."""
+    return margin_90(mean_scale(n, (0.0, 1.0), epsilon))
 
 
 def mean_measurement(n: int, bounds: tuple[float, float], epsilon: float) -> tuple[Any, float]:
     """The OpenDP measurement releasing a noisy clamped mean of exactly n values, and its scale.
 
-    Raises if OpenDP's own privacy map says one changed record costs more than ``epsilon``.
+    Raises if OpenDP's own privacy map says one changed record costs more than ``epsilon``, or
+    if the scale is not a positive finite number (ε = ∞ would publish the exact mean).
     """
     dp = _opendp()
     scale = mean_scale(n, bounds, epsilon)
+    if not (math.isfinite(scale) and scale > 0):
+        raise ValueError(f"noise scale {scale} for n={n}, ε={epsilon}: refusing to release")
     space = dp.vector_domain(dp.atom_domain(T=float, nan=False), size=n), dp.symmetric_distance()
     measurement = (
         space
@@ -108,113 +89,59 @@ def mean_measurement(n: int, bounds: tuple[float, float], epsilon: float) -> tup
         >> dp.m.then_laplace(scale)
     )
     spent = measurement.map(2)  # one record replaced = symmetric distance 2
-    if spent > epsilon:
-        raise RuntimeError(f"OpenDP charges ε={spent} > {epsilon} for n={n}, bounds={bounds}")
+    if not 0 < spent <= epsilon:
+        raise RuntimeError(f"OpenDP charges ε={spent} (allowed {epsilon}) for n={n}, {bounds}")
     return measurement, scale
 
 
-def release_id(
-    year: int, metric: str, cohort_id: str, members: pl.DataFrame, epsilon: float
+@dataclass(frozen=True)
+class Draw:
+    """One noise draw: the published (clamped) noisy mean, its scale and the ε it cost."""
+
+    dp_mean: float
+    noise_scale: float
+    epsilon: float  # OpenDP's privacy map for one changed record, ≤ the policy's ε
+
+    @property
+    def margin_90(self) -> float:
+        return margin_90(self.noise_scale)
+
+
+def draw(metric: str, values: Sequence[float], epsilon: float) -> Draw:
+    """Draw the noisy mean of ``values`` (already clamped) of ``metric``: the only place that
+    samples noise, so counting its calls counts the draws."""
+    bounds = METRICS[metric].bounds
+    measurement, scale = mean_measurement(len(values), bounds, epsilon)
+    noisy = float(measurement([float(v) for v in values]))
+    return Draw(min(max(noisy, bounds[0]), bounds[1]), scale, float(measurement.map(2)))
+
+
+def clamp(metric: str, value: float) -> float:
+    lower, upper = METRICS[metric].bounds
+    return min(max(float(value), lower), upper)
+
+
+def input_digest(
+    key: bytes, year: int, metric: str, members: Sequence[tuple[str, float]], epsilon: float
 ) -> str:
-    """Hash of everything the release depends on; ``members`` has ``leaid, value`` (clamped)."""
-    m = METRICS[metric]
-    rows = members.sort("leaid").select("leaid", "value").rows()
+    """HMAC-SHA256 (private ``key``) of everything a draw depends on: mechanism, year, metric,
+    bounds, ε and the sorted members with their clamped values. The group's label is left out,
+    so relabelling a group costs no draw."""
+    if len(key) < 16:
+        raise ValueError("the digest key must be at least 16 bytes")
+    rows = sorted((leaid, repr(clamp(metric, v))) for leaid, v in members)
     payload = json.dumps(
-        [MECHANISM, year, metric, cohort_id, m.bounds, repr(float(epsilon)), rows],
+        [MECHANISM, year, metric, list(METRICS[metric].bounds), repr(float(epsilon)), rows],
         separators=(",", ":"),
     )
-    return hashlib.sha256(payload.encode()).hexdigest()
+    return hmac.new(key, payload.encode(), hashlib.sha256).hexdigest()
 
 
-@dataclass(frozen=True)
-class ReleaseResult:
-    releases: pl.DataFrame  # RELEASE_SCHEMA, one per (metric, cohort) of the year, reused or new
-    charges: pl.DataFrame  # LEDGER_SCHEMA, only the new releases
-    reused: int
-
-
-def private_means(
-    contributions: pl.DataFrame,
-    year: int,
-    epsilon: float,
-    stored: pl.DataFrame,
-    now: str,
-) -> ReleaseResult:
-    """DP means per (metric, cohort) of ``contributions`` (``leaid, metric, cohort_id, value``).
-
-    Every cohort in ``contributions`` must already have ≥ k members (the caller pooled them).
-    ``stored`` holds earlier releases (RELEASE_SCHEMA) whose values are reused by release id.
-    """
-    eps = epsilon_per_statistic(epsilon)
-    known = {r["release_id"]: r for r in stored.iter_rows(named=True)}
-    clamped = clamp_to_bounds(contributions)
-    releases: list[dict[str, Any]] = []
-    charges: list[dict[str, Any]] = []
-    reused = 0
-    for (metric, cohort_id), members in clamped.group_by(
-        "metric", "cohort_id", maintain_order=True
-    ):
-        rid = release_id(year, str(metric), str(cohort_id), members, epsilon)
-        if rid in known:
-            releases.append(known[rid])
-            reused += 1
-            continue
-        bounds = METRICS[str(metric)].bounds
-        n = members.height
-        measurement, scale = mean_measurement(n, bounds, eps)
-        noisy = float(measurement(members["value"].to_list()))
-        row = {
-            "release_id": rid,
-            "year": year,
-            "metric": metric,
-            "cohort_id": cohort_id,
-            "n": n,
-            "epsilon": epsilon,
-            "noise_scale": scale,
-            "mechanism": MECHANISM,
-            "dp_mean": min(max(noisy, bounds[0]), bounds[1]),  # post-processing
-            "created_at": now,
-        }
-        releases.append(row)
-        charges.append(
-            {
-                "release_id": rid,
-                "statistic": "mean",
-                "year": year,
-                "metric": metric,
-                "cohort_id": cohort_id,
-                "n": n,
-                "epsilon": eps,
-                "mechanism": MECHANISM,
-                "scale": scale,
-                "created_at": now,
-            }
-        )
-    return ReleaseResult(
-        releases=pl.DataFrame(releases, schema=RELEASE_SCHEMA)
-        if releases
-        else pl.DataFrame(schema=RELEASE_SCHEMA),
-        charges=pl.DataFrame(charges, schema=LEDGER_SCHEMA)
-        if charges
-        else pl.DataFrame(schema=LEDGER_SCHEMA),
-        reused=reused,
-    )
-
-
-def clamp_to_bounds(contributions: pl.DataFrame) -> pl.DataFrame:
-    """Clamp ``value`` to the catalog bounds of its ``metric`` (unknown metrics raise)."""
-    unknown = set(contributions["metric"].unique().to_list()) - set(METRICS)
-    if unknown:
-        raise KeyError(f"metrics not in the catalog: {sorted(unknown)}")
-    bounds = pl.DataFrame(
-        {
-            "metric": list(METRICS),
-            "_lo": [m.lower for m in METRICS.values()],
-            "_hi": [m.upper for m in METRICS.values()],
-        }
-    )
-    return (
-        contributions.join(bounds, on="metric", how="left", maintain_order="left")
-        .with_columns(pl.col("value").cast(pl.Float64).clip(pl.col("_lo"), pl.col("_hi")))
-        .drop("_lo", "_hi")
-    )
+def keyed_digest(key: bytes, *parts: object) -> str:
+    """HMAC-SHA256 of ``parts`` for identifiers that must not be testable (run keys, cursors)."""
+    mac = hmac.new(key, digestmod=hashlib.sha256)
+    for part in parts:
+        data = part if isinstance(part, bytes) else str(part).encode()
+        mac.update(len(data).to_bytes(8, "big"))
+        mac.update(data)
+    return mac.hexdigest()

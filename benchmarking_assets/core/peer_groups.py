@@ -36,7 +36,7 @@ cohort is a small difference of two others — the differencing attack that over
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import polars as pl
 
@@ -49,6 +49,7 @@ GRADE_SPANS = ("elementary", "secondary", "unified")
 FRL_BANDS = ("q1", "q2", "q3", "q4")
 UNKNOWN = "unknown"
 REGION_BY_STATE = {s.code: s.region for s in STATES}
+STATE_NAME = {s.code: s.name for s in STATES}
 KEY_COLUMNS = ("state_code", "region", "size_band", "locale", "frl_band", "grade_span")
 
 
@@ -292,3 +293,204 @@ def contributor_cohorts(
     if not parts:
         return pl.DataFrame(schema=schema)
     return pl.concat(parts).select(list(schema)).sort("metric", "leaid")
+
+
+# ----------------------------------------------------------------------------------------
+# Private groups: who a district's private values are compared with (docs/privacy.md §5).
+#
+# Private metrics are platform metrics, so the state matters most: the private ladder widens
+# within the state before it leaves it, unlike the public ladder, which goes to the region at
+# its first step. Each key is a function of the previous one (region is a function of state,
+# the others drop a column), so the cells form a tree and left-overs pool upward in it.
+
+
+def private_ladder(criteria: PeerCriteria = PeerCriteria()) -> tuple[LadderStep, ...]:
+    """P0 the district's own peer key (the public ladder's finest cell) → P1 state, size,
+    locale → P2 state, size → P3 state → P4 census region → P5 national; switched-off criteria
+    are left out and duplicate steps dropped."""
+    allowed = {
+        "state_code": criteria.geography,
+        "region": criteria.geography,
+        "size_band": criteria.size,
+        "locale": criteria.locale,
+        "frl_band": criteria.frl,
+        "grade_span": criteria.grade_span,
+    }
+    raw = (
+        ("your peer criteria within the state",
+         ("state_code", "size_band", "locale", "frl_band", "grade_span")),
+        ("state, size and locale", ("state_code", "size_band", "locale")),
+        ("state and size", ("state_code", "size_band")),
+        ("state", ("state_code",)),
+        ("census region", ("region",)),
+        ("national", ()),
+    )  # fmt: skip
+    steps: list[LadderStep] = []
+    for name, keys in raw:
+        kept = tuple(k for k in keys if allowed[k])
+        if steps and steps[-1].keys == kept:
+            continue
+        steps.append(LadderStep(len(steps), name, kept))
+    return tuple(steps)
+
+
+def describe_cell(key_values: dict[str, str]) -> str:
+    """A ladder cell in words: ``in California: small, rural districts``,
+    ``in the West region``, ``nationwide`` (what follows "Participants")."""
+    traits = [
+        key_values[c].replace("_", " ") if c != "frl_band" else f"FRL {key_values[c]}"
+        for c in ("size_band", "locale", "frl_band", "grade_span")
+        if c in key_values
+    ]
+    if "state_code" in key_values:
+        place = "in " + STATE_NAME.get(key_values["state_code"], key_values["state_code"])
+    elif "region" in key_values:
+        place = f"in the {key_values['region']} region"
+    else:
+        place = "nationwide"
+    return f"{place}: {', '.join(traits)} districts" if traits else place
+
+
+@dataclass
+class _Group:
+    level: int
+    key_values: dict[str, str]
+    members: set[str] = field(default_factory=set)
+
+    @property
+    def group_id(self) -> str:
+        if not self.key_values:
+            return f"P{self.level}:national"
+        return f"P{self.level}:" + "|".join(f"{k}={v}" for k, v in self.key_values.items())
+
+
+PRIVATE_GROUP_SCHEMA: dict[str, pl.DataType] = {
+    "leaid": pl.String(),
+    "metric": pl.String(),
+    "group_id": pl.String(),
+    "group_label": pl.String(),
+    "ladder_level": pl.Int32(),
+    "n": pl.Int64(),
+}
+
+
+def _contains(outer: _Group, inner: _Group) -> bool:
+    """``inner``'s cell lies inside ``outer``'s: the ladder is a tree, so the keys decide."""
+    values = dict(inner.key_values)
+    if "state_code" in values:
+        values.setdefault("region", REGION_BY_STATE.get(values["state_code"], UNKNOWN))
+    return inner.level < outer.level and all(
+        values.get(k) == v for k, v in outer.key_values.items()
+    )
+
+
+def _label(group: _Group, groups: list[_Group]) -> str:
+    """Truthful: the cell, minus the (outermost) other groups formed inside it."""
+    inner = [o for o in groups if o is not group and _contains(group, o)]
+    outermost = [o for o in inner if not any(p is not o and _contains(p, o) for p in inner)]
+    text = f"Participants {describe_cell(group.key_values)}"
+    if not outermost:
+        return text
+    same_place = "state_code" in group.key_values
+    parts = sorted(
+        describe_cell(o.key_values).split(": ", 1)[-1] if same_place
+        else describe_cell(o.key_values).replace("in ", "those in ", 1)
+        for o in outermost
+    )  # fmt: skip
+    return f"{text} except {'; '.join(parts)}"
+
+
+def _group_metric(placed: pl.DataFrame, n_min: int, steps: tuple[LadderStep, ...]) -> list[_Group]:
+    """The disjoint groups of one metric's placed contributors (see plan_private_groups)."""
+    groups: list[_Group] = []
+    pending = placed
+    for step in steps:
+        if pending.height == 0:
+            break
+        cols = list(step.keys)
+        if cols:
+            cells = pending.group_by(cols).agg(pl.col("leaid")).sort(cols)
+            totals = dict(placed.group_by(cols).len().select(
+                pl.concat_str(cols, separator="|"), "len").iter_rows())  # fmt: skip
+            for cell in cells.iter_rows(named=True):
+                values = {c: str(cell[c]) for c in cols}
+                left = set(cell["leaid"])
+                if len(left) < n_min and cols == ["state_code"]:
+                    left = _reclaim(groups, _Group(step.level, values), left, n_min,
+                                    totals["|".join(values.values())])  # fmt: skip
+                if len(left) >= n_min:
+                    groups.append(_Group(step.level, values, left))
+        elif pending.height >= n_min:
+            groups.append(_Group(step.level, {}, set(pending["leaid"].to_list())))
+        taken = {m for g in groups for m in g.members}
+        pending = pending.filter(~pl.col("leaid").is_in(list(taken)))
+    left = set(pending["leaid"].to_list())
+    top = steps[-1].level
+    while left and groups:
+        # Never merge left-overs into an unrelated group: dissolve the coarsest (then the
+        # smallest) group into them and publish the national remainder.
+        coarsest = max(groups, key=lambda g: (g.level, -len(g.members), g.group_id))
+        groups.remove(coarsest)
+        left |= coarsest.members
+        if len(left) >= n_min:
+            groups.append(_Group(top, {}, left))
+            left = set()
+    return groups
+
+
+def _reclaim(
+    groups: list[_Group], cell: _Group, left: set[str], n_min: int, total: int
+) -> set[str]:
+    """A state with ≥ n_min contributors keeps all of them: its left-overs take back the
+    smallest finer groups inside it until they reach n_min (instead of leaving the state)."""
+    if total < n_min:
+        return left
+    inner = sorted((g for g in groups if _contains(cell, g)), key=lambda g: (len(g.members),
+                   g.group_id))  # fmt: skip
+    for g in inner:
+        if len(left) >= n_min:
+            break
+        groups.remove(g)
+        left = left | g.members
+    return left
+
+
+def plan_private_groups(
+    contributors: pl.DataFrame, keys: pl.DataFrame, n_min: int, steps: tuple[LadderStep, ...]
+) -> pl.DataFrame:
+    """Disjoint groups of each private metric's contributors (:data:`PRIVATE_GROUP_SCHEMA`).
+
+    ``contributors``: ``leaid, metric``; ``keys``: the :func:`district_keys` columns of the
+    year (a contributor without a key row cannot be placed and is left out). Per metric,
+    finest step first: a cell whose not-yet-grouped contributors number ≥ ``n_min`` becomes a
+    group; the rest pool upward — except that a state with ≥ ``n_min`` contributors keeps all of
+    them (its left-overs take back the smallest finer groups inside it, see :func:`_reclaim`),
+    so a district is compared outside its state only when its state has too few contributors
+    (or when the whole rest of the country does). What is still below ``n_min`` after the
+    national step is never
+    merged into an unrelated group: the coarsest (then smallest) group dissolves into that
+    remainder, until the remainder reaches ``n_min`` and becomes a national group "except" the
+    others. If the whole metric has fewer than ``n_min``, nothing is grouped.
+
+    The plan reads only public keys and who contributed, never a value, so the groups are
+    data-independent and the draws over them compose in parallel.
+    """
+    if n_min < 1:
+        raise ValueError(f"n_min must be ≥ 1, got {n_min}")
+    rows: list[dict[str, object]] = []
+    for metric in sorted(contributors["metric"].unique().to_list()):
+        members = contributors.filter(pl.col("metric") == metric).select("leaid").unique()
+        placed = keys.join(members, on="leaid", how="semi").sort("leaid")
+        if placed.height < n_min:
+            continue
+        groups = _group_metric(placed, n_min, steps)
+        for g in groups:
+            label = _label(g, groups)
+            rows += [
+                {"leaid": m, "metric": metric, "group_id": g.group_id, "group_label": label,
+                 "ladder_level": g.level, "n": len(g.members)}
+                for m in sorted(g.members)
+            ]  # fmt: skip
+    if not rows:
+        return pl.DataFrame(schema=PRIVATE_GROUP_SCHEMA)
+    return pl.DataFrame(rows, schema=PRIVATE_GROUP_SCHEMA).sort("metric", "group_id", "leaid")

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from pydantic import Field, PrivateAttr
+from pydantic import Field, PrivateAttr, field_validator
 
+from benchmarking_assets.core import privacy_rules
 from benchmarking_assets.core.geography import FIRST_YEAR
 from benchmarking_assets.core.peer_groups import PeerCriteria
 from benchmarking_assets.sources.client import DEFAULT_API_URL, EducationDataClient
@@ -151,16 +153,111 @@ class EducationDataSource(dg.ConfigurableResource):
             self._shared = None
 
 
-class PrivacySettings(dg.ConfigurableResource):
-    """k, ε, retention and the inbox (``MIN_COHORT_SIZE``, ``DIFFERENTIAL_PRIVACY_EPSILON``,
-    ``DATA_RETENTION_DAYS``, ``SUBMISSIONS_INBOX_DIR``), and which peer criteria to use."""
+def _privacy_env(key: str) -> Callable[[], Any]:
+    """A field's default: its environment variable, validated, else the documented default.
 
-    # no pydantic bounds here (they reject EnvVar values); k ≥ 1, ε > 0 are checked where used
-    min_cohort_size: int = Field(default=5, description="k: minimum contributors per cell")
-    epsilon: float = Field(default=1.0, description="ε per DP release")
-    retention_days: int = Field(default=365, description="days a submission is kept")
+    A factory rather than a constant because Dagster fills fields that run config leaves out
+    from the class's defaults: a constant would silently replace ``MIN_COHORT_SIZE=20`` by 5.
+    """
+
+    def read() -> Any:
+        raw = os.environ.get(privacy_rules.ENV[key], "").strip()
+        return privacy_rules.CHECKS[key](raw) if raw else privacy_rules.DEFAULTS[key]
+
+    return read
+
+
+def _unresolved(value: Any) -> bool:
+    """An ``EnvVar``/``EnvVar.int`` not yet resolved (Dagster resolves it when a run starts)."""
+    return isinstance(value, dg.EnvVar) or hasattr(value, "env_var_name")
+
+
+def _resolve(value: Any) -> Any:
+    return value.get_value() if _unresolved(value) else value
+
+
+class PrivacySettings(dg.ConfigurableResource):
+    """The privacy settings (docs/privacy.md, "Settings and limits"): k, ε per noise draw, the
+    budget per district, the largest margin share, retention, the inbox and the peer criteria.
+
+    Every value is checked against the hard limits of :mod:`benchmarking_assets.core.
+    privacy_rules` when the resource is built (the code location's load, or a run's config),
+    and again when a run starts (``setup_for_execution``); an out-of-range value is refused
+    with the variable's name, never clamped. Consumers read :meth:`policy`, not the fields.
+    """
+
+    min_cohort_size: int = Field(
+        default_factory=_privacy_env("k"),
+        description=f"k (MIN_COHORT_SIZE): minimum districts behind any published number, "
+        f"{privacy_rules.K_FLOOR}–{privacy_rules.K_CEILING}",
+    )
+    epsilon: float = Field(
+        default_factory=_privacy_env("epsilon"),
+        description=f"ε per noise draw (DIFFERENTIAL_PRIVACY_EPSILON), "
+        f"{privacy_rules.EPSILON_FLOOR:g}–{privacy_rules.EPSILON_CEILING:g}",
+    )
+    budget_per_district: float = Field(
+        default_factory=_privacy_env("budget"),
+        description="ε a district's data may cost per year and category "
+        f"(PRIVACY_BUDGET_PER_DISTRICT), ≤ {privacy_rules.BUDGET_CEILING:g}",
+    )
+    max_margin_share: float = Field(
+        default_factory=_privacy_env("max_margin_share"),
+        description="largest 90 % noise margin published, as a share of the metric's range "
+        f"(DP_MAX_MARGIN_SHARE), ≤ {privacy_rules.MARGIN_SHARE_CEILING:g}",
+    )
+    retention_days: int = Field(
+        default_factory=_privacy_env("retention_days"),
+        description="days a submission is kept (DATA_RETENTION_DAYS)",
+    )
     inbox_dir: str = Field(default_factory=default_inbox_dir)
     criteria: list[str] = Field(default=list(CRITERIA), description=f"subset of {CRITERIA}")
+
+    # "before" validators: an EnvVar is left for Dagster to resolve (an "after" validator
+    # would see it converted to a number, e.g. 0); everything else is checked here.
+    @field_validator("min_cohort_size", mode="before")
+    @classmethod
+    def _check_k(cls, value: Any) -> Any:
+        return value if _unresolved(value) else privacy_rules.check_k(value)
+
+    @field_validator("epsilon", mode="before")
+    @classmethod
+    def _check_epsilon(cls, value: Any) -> Any:
+        return value if _unresolved(value) else privacy_rules.check_epsilon(value)
+
+    @field_validator("budget_per_district", mode="before")
+    @classmethod
+    def _check_budget(cls, value: Any) -> Any:
+        return value if _unresolved(value) else privacy_rules.check_budget(value)
+
+    @field_validator("max_margin_share", mode="before")
+    @classmethod
+    def _check_margin_share(cls, value: Any) -> Any:
+        return value if _unresolved(value) else privacy_rules.check_margin_share(value)
+
+    @field_validator("retention_days", mode="before")
+    @classmethod
+    def _check_retention(cls, value: Any) -> Any:
+        return value if _unresolved(value) else privacy_rules.check_retention_days(value)
+
+    def policy(self) -> privacy_rules.PrivacyPolicy:
+        """The validated policy (an EnvVar still unresolved is read from the environment)."""
+        return privacy_rules.PrivacyPolicy.from_values(
+            k=_resolve(self.min_cohort_size),
+            epsilon=_resolve(self.epsilon),
+            budget=_resolve(self.budget_per_district),
+            max_margin_share=_resolve(self.max_margin_share),
+            retention_days=_resolve(self.retention_days),
+        )
+
+    def inbox(self) -> Path:
+        return Path(_resolve(self.inbox_dir))
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        # Refuse to start a run with settings that passed field by field but not together
+        # (e.g. a budget below one release of the largest category at this ε).
+        self.policy()
+        self.peer_criteria()
 
     def peer_criteria(self) -> PeerCriteria:
         unknown = set(self.criteria) - set(CRITERIA)
@@ -170,14 +267,28 @@ class PrivacySettings(dg.ConfigurableResource):
 
 
 def build_privacy_settings() -> PrivacySettings:
-    """The resource from the environment. Dagster has no float ``EnvVar``, so ε is read here."""
-    epsilon = (
-        os.environ.get("DIFFERENTIAL_PRIVACY_EPSILON") or DEFAULTS["DIFFERENTIAL_PRIVACY_EPSILON"]
-    )
+    """The resource from the environment, validated now: a privacy setting outside its limits
+    stops the code location from loading, with a message naming the variable.
+
+    Integer settings are passed as ``EnvVar`` when set, so the UI shows where they came from;
+    Dagster has no float ``EnvVar``, so ε, the budget and the margin share are read here.
+    """
+    raw = {
+        key: os.environ[var].strip()
+        for key, var in privacy_rules.ENV.items()
+        if os.environ.get(var, "").strip()
+    }
+    policy = privacy_rules.PrivacyPolicy.from_values(**raw)
+
+    def int_setting(key: str, value: int) -> Any:
+        return dg.EnvVar.int(privacy_rules.ENV[key]) if key in raw else value
+
     return PrivacySettings(
-        min_cohort_size=env_or("MIN_COHORT_SIZE", int(DEFAULTS["MIN_COHORT_SIZE"])),
-        epsilon=float(epsilon),
-        retention_days=env_or("DATA_RETENTION_DAYS", int(DEFAULTS["DATA_RETENTION_DAYS"])),
+        min_cohort_size=int_setting("k", policy.k),
+        epsilon=policy.epsilon,
+        budget_per_district=policy.budget,
+        max_margin_share=policy.max_margin_share,
+        retention_days=int_setting("retention_days", policy.retention_days),
         inbox_dir=env_or("SUBMISSIONS_INBOX_DIR", default_inbox_dir()),
     )
 

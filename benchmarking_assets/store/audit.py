@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import polars as pl
+from sqlalchemy.engine import Connection
 
 from benchmarking_assets.store.warehouse import WarehouseStore
 
@@ -54,14 +55,16 @@ def audit_frame(
 
 def audit_write(
     action: str, details: dict[str, Any], leaid: str | None = None, actor: str | None = None
-) -> tuple[str, pl.DataFrame, dict[str, Any]]:
-    """A ``replace_many`` item appending one entry (its where clause matches no old row)."""
-    frame = audit_frame(action, details, leaid, actor)
-    return ("privacy_audit_log", frame, {"event_id": frame["event_id"].to_list()})
+) -> tuple[str, pl.DataFrame, None]:
+    """A ``replace_many`` item appending one entry (the log is append-only: no delete)."""
+    return ("privacy_audit_log", audit_frame(action, details, leaid, actor), None)
 
 
-def read_log(store: WarehouseStore, leaid: str | None = None) -> pl.DataFrame:
+def read_log(
+    store: WarehouseStore, leaid: str | None = None, conn: Connection | None = None
+) -> pl.DataFrame:
     where = {"leaid": leaid} if leaid else None
     return store.read_table(
-        "privacy_audit_log", AUDIT_SCHEMA, where=where, order_by=("occurred_at", "event_id")
-    )
+        "privacy_audit_log", AUDIT_SCHEMA, where=where, order_by=("occurred_at", "event_id"),
+        conn=conn,
+    )  # fmt: skip

@@ -2,10 +2,11 @@
 
 :func:`compute_peer_cohorts` reads a year's districts and assigns disjoint cohorts
 (:mod:`benchmarking_assets.core.peer_groups`); :func:`public_values` reads the public metric
-values by cohort; :func:`release_year` pools private contributors, releases differentially
-private means (:mod:`benchmarking_assets.core.dp`) and writes the outputs, the release store, the
-budget ledger and an audit entry in one transaction; :func:`rows_below_k` is what the
-``min_cohort_size`` checks count.
+values by cohort; :func:`release_year` groups private contributors, plans the releases
+(:mod:`benchmarking_assets.core.releases`) and writes the published rows, the stored draws, the
+append-only ledger, the budget charges and an audit entry in one transaction under the
+participation lock; :func:`rows_below_k` and :func:`margin_violations` are what the checks
+count.
 """
 
 from __future__ import annotations
@@ -14,18 +15,27 @@ from typing import Any
 
 import polars as pl
 
-from benchmarking_assets.core.catalog import PRIVATE_BY_NAME, PUBLIC_NAMES
-from benchmarking_assets.core.dp import RELEASE_SCHEMA, private_means
+from benchmarking_assets.core.catalog import PUBLIC_NAMES
 from benchmarking_assets.core.peer_groups import (
     KEY_COLUMNS,
     PeerCriteria,
     assign_cohorts,
-    contributor_cohorts,
     district_keys,
     frl_cut_points,
     ladder,
+    plan_private_groups,
+    private_ladder,
+)
+from benchmarking_assets.core.privacy_rules import PrivacyPolicy
+from benchmarking_assets.core.releases import (
+    DRAW_SCHEMA,
+    GROUPED_SCHEMA,
+    MAPPING_SCHEMA,
+    PUBLISHED_SCHEMA,
+    plan_releases,
 )
 from benchmarking_assets.store import audit
+from benchmarking_assets.store.privacy_keys import INPUT_DIGEST_KEY, private_key
 from benchmarking_assets.store.submissions import consented_contributions
 from benchmarking_assets.store.warehouse import WarehouseStore, utc_now
 
@@ -85,60 +95,90 @@ def public_values(store: WarehouseStore, year: int) -> pl.DataFrame:
 
 
 def release_year(
-    store: WarehouseStore, year: int, k: int, epsilon: float, criteria: PeerCriteria
+    store: WarehouseStore, year: int, policy: PrivacyPolicy, criteria: PeerCriteria
 ) -> dict[str, Any]:
-    """Pool contributors, release DP means (reusing stored releases), write it all atomically."""
-    contributions = consented_contributions(store, year)
-    keys = store.read_table(
-        "peer_cohorts", {"leaid": pl.String(), **{c: pl.String() for c in KEY_COLUMNS}},
-        where={"year": year},
-    )  # fmt: skip
-    pooled = contributor_cohorts(contributions.select("leaid", "metric"), keys, k, ladder(criteria))
-    members = pooled.join(contributions, on=["leaid", "metric"]).select(
-        "leaid", "category", "metric", "cohort_id", "value"
-    )
-    stored = store.read_table("dp_releases", RELEASE_SCHEMA, where={"year": year})
-    result = private_means(members, year, epsilon, stored, utc_now())
-    releases = result.releases
-    catalog = pl.DataFrame(
-        {
-            "metric": list(PRIVATE_BY_NAME),
-            "category": [m.category for m in PRIVATE_BY_NAME.values()],
-            "unit": [m.unit for m in PRIVATE_BY_NAME.values()],
-            "lower_bound": [m.lower for m in PRIVATE_BY_NAME.values()],
-            "upper_bound": [m.upper for m in PRIVATE_BY_NAME.values()],
-        }
-    )
-    table = releases.join(catalog, on="metric").select(
-        "year", "cohort_id", "category", "metric", "unit", "n", "dp_mean", "lower_bound",
-        "upper_bound", "epsilon", "noise_scale", "mechanism", "release_id",
-    )  # fmt: skip
-    mapping = members.join(releases.select("metric", "cohort_id", "n"), on=["metric", "cohort_id"])
-    mapping = mapping.select(
-        pl.lit(year, pl.Int32).alias("year"), "leaid", "category", "metric", "cohort_id", "n"
-    )
-    details = {
-        "year": year,
-        "releases": releases.height,
-        "new_releases": result.charges.height,
-        "reused": result.reused,
-        "epsilon_charged": float(result.charges["epsilon"].sum()),
-    }
-    where = {"year": year}
-    store.replace_many(
-        [
-            ("private_cohort_benchmarks", table, where),
-            ("participant_private_benchmarks", mapping, where),
-            ("dp_releases", releases, where),
-            (
-                "privacy_budget_ledger",
-                result.charges,
-                {"release_id": result.charges["release_id"].to_list()},
+    """Group the year's contributors, plan the releases (stored draws reused, new draws
+    charged, over-budget metrics refused) and write everything in one transaction.
+
+    All of it runs under the participation lock, reads included: a withdrawal either commits
+    before (and this run never sees the district) or waits for this run and then deletes what
+    it wrote — it can never be undone by a run that read the registry before it.
+    """
+    with store.participation_lock() as conn:
+        contributions = consented_contributions(store, year, conn=conn)
+        keys = store.read_table(
+            "peer_cohorts", {"leaid": pl.String(), **{c: pl.String() for c in KEY_COLUMNS}},
+            where={"year": year}, conn=conn,
+        )  # fmt: skip
+        groups = plan_private_groups(
+            contributions.select("leaid", "metric"), keys, policy.n_min, private_ladder(criteria)
+        )
+        grouped = groups.join(contributions, on=["leaid", "metric"]).select(list(GROUPED_SCHEMA))
+        where = {"year": year}
+        plan = plan_releases(
+            year,
+            grouped,
+            stored=store.read_table("dp_noise_draws", DRAW_SCHEMA, where=where, conn=conn),
+            spent=store.read_df(
+                "SELECT leaid, category, epsilon_spent FROM privacy_budget_spent WHERE year = :y",
+                {"y": year},
+                {"leaid": pl.String(), "category": pl.String(), "epsilon_spent": pl.Float64()},
+                conn=conn,
             ),
-            audit.audit_write("private_benchmarks.release", details, actor="dagster"),
-        ]
+            previous=store.read_table(
+                "private_cohort_benchmarks", PUBLISHED_SCHEMA, where=where, conn=conn
+            ),
+            previous_mapping=store.read_table(
+                "participant_private_benchmarks", MAPPING_SCHEMA, where=where, conn=conn
+            ),
+            policy=policy,
+            key=private_key(store, INPUT_DIGEST_KEY, conn=conn),
+            now=utc_now(),
+        )
+        contributed = set(contributions["metric"].unique().to_list())
+        details = {
+            "year": year,
+            "published_groups": plan.published.height,
+            "new_draws": plan.drawn,
+            "reused_draws": plan.reused,
+            "epsilon_per_draw": policy.epsilon,
+            "metrics_refused_for_budget": [r["metric"] for r in plan.refused],
+            "metrics_below_n_min": sorted(contributed - set(grouped["metric"].unique())),
+            "n_min": policy.n_min,
+        }
+        store.write_many(
+            conn,
+            [
+                ("private_cohort_benchmarks", plan.published, where),
+                ("participant_private_benchmarks", plan.mapping, where),
+                ("dp_noise_draws", plan.new_draws, None),
+                ("privacy_noise_ledger", plan.ledger, None),
+                ("privacy_budget_charges", plan.charges, None),
+                audit.audit_write("private_benchmarks.release", details, actor="dagster"),
+            ],
+        )
+    return {**details, "refused": plan.refused, "table": plan.published}
+
+
+def write_percentiles(store: WarehouseStore, year: int, ranks: pl.DataFrame) -> pl.DataFrame:
+    """Replace the year's ``participant_percentiles`` with ``ranks``, keeping only districts
+    that are participants when the write commits (a withdrawal during the run wins)."""
+    with store.participation_lock() as conn:
+        active = store.read_table("benchmark_participants", {"leaid": pl.String()}, conn=conn)
+        kept = ranks.join(active, on="leaid", how="semi")
+        store.write_many(conn, [("participant_percentiles", kept, {"year": year})])
+    return kept
+
+
+def margin_violations(store: WarehouseStore, max_share: float) -> int:
+    """Published private rows whose 90 % margin exceeds ``max_share`` of the metric's range."""
+    return int(
+        store.scalar(
+            "SELECT COUNT(*) FROM private_cohort_benchmarks "
+            "WHERE margin_90 > :s * (upper_bound - lower_bound) * (1 + 1e-9)",
+            {"s": max_share},
+        )
     )
-    return {**details, "table": table}
 
 
 def rows_below_k(store: WarehouseStore, table: str, column: str, k: int) -> int:

@@ -35,7 +35,7 @@ from benchmarking_assets.core.reports.exports import render_csv, report_path
 from benchmarking_assets.core.reports.insights import derive_insights
 from benchmarking_assets.core.reports.render_pdf import render_pdf
 from benchmarking_assets.core.reports.render_xlsx import render_xlsx
-from benchmarking_assets.store import audit
+from benchmarking_assets.store import audit, participation
 from benchmarking_assets.store.warehouse import WarehouseStore
 
 REPORT_SCHEMA = {
@@ -68,8 +68,15 @@ def _in(name: str, values: list[str]) -> tuple[str, dict[str, str]]:
     return "(" + ", ".join(f":{p}" for p in params) + ")", params
 
 
-def read_frames(store: WarehouseStore, year: int, leaids: list[str], k: int) -> ReportFrames:
-    """The frames for the reports of ``leaids`` in ``year`` (a handful of queries per batch)."""
+def read_frames(
+    store: WarehouseStore,
+    year: int,
+    leaids: list[str],
+    k: int,
+    budget_limit: float | None = None,
+) -> ReportFrames:
+    """The frames for the reports of ``leaids`` in ``year`` (a handful of queries per batch);
+    ``budget_limit`` is ``PRIVACY_BUDGET_PER_DISTRICT``, printed beside each spend."""
     ids, p = _in("l", leaids or [""])
     p = {**p, "y": year, "k": k}
     f64, s = pl.Float64(), pl.String()
@@ -130,9 +137,11 @@ def read_frames(store: WarehouseStore, year: int, leaids: list[str], k: int) -> 
         {"leaid": s, "year": pl.Int32(), "metric": s, "percentile_rank": f64},
     )
     private = store.read_df(
-        "SELECT m.leaid, b.category, b.metric, b.unit, b.n, b.dp_mean, b.epsilon, s.value "
+        "SELECT m.leaid, b.category, b.metric, b.unit, b.n, b.dp_mean, b.margin_90, b.epsilon, "
+        "b.group_label, b.status, b.status_reason, b.released_at, s.value "
         "FROM participant_private_benchmarks m JOIN private_cohort_benchmarks b "
-        "ON b.year = m.year AND b.cohort_id = m.cohort_id AND b.metric = m.metric "
+        "ON b.year = m.year AND b.metric = m.metric AND b.group_id = m.group_id "
+        "AND b.draw_id = m.draw_id "
         "LEFT JOIN benchmark_metric_submissions s "
         "ON s.leaid = m.leaid AND s.year = m.year AND s.metric = m.metric "
         f"WHERE m.year = :y AND b.n >= :k AND m.leaid IN {ids}",
@@ -144,15 +153,28 @@ def read_frames(store: WarehouseStore, year: int, leaids: list[str], k: int) -> 
             "unit": s,
             "n": pl.Int64(),
             "dp_mean": f64,
+            "margin_90": f64,
             "epsilon": f64,
+            "group_label": s,
+            "status": s,
+            "status_reason": s,
+            "released_at": s,
             "value": f64,
         },
     )
+    budget = store.read_df(
+        "SELECT leaid, year, category, epsilon_spent, draws FROM privacy_budget_spent "
+        f"WHERE year = :y AND leaid IN {ids}",
+        p,
+        {"leaid": s, "year": pl.Int32(), "category": s, "epsilon_spent": f64,
+         "draws": pl.Int64()},
+    )  # fmt: skip
     part_cols = {"leaid": s} | {f"shares_{c}": pl.Int32() for c in CATEGORIES}
     participants = store.read_table("benchmark_participants", part_cols)
-    member_cols = {"cohort_id": s} | {m: f64 for m in NAMES} | {TREND_COLUMN[m]: f64 for m in NAMES}
+    member_cols = {"cohort_id": s, "leaid": s} | {m: f64 for m in NAMES}
+    member_cols |= {TREND_COLUMN[m]: f64 for m in NAMES}
     peer_members = store.read_df(
-        f"SELECT pc.cohort_id, {', '.join('b.' + c for c in list(member_cols)[1:])} "
+        f"SELECT pc.cohort_id, pc.leaid, {', '.join('b.' + c for c in list(member_cols)[2:])} "
         "FROM peer_cohorts pc JOIN district_benchmarks b ON b.leaid = pc.leaid "
         "AND b.year = pc.year WHERE pc.year = :y AND pc.cohort_id IN (SELECT cohort_id FROM "
         f"peer_cohorts WHERE year = :y AND leaid IN {ids})",
@@ -171,6 +193,8 @@ def read_frames(store: WarehouseStore, year: int, leaids: list[str], k: int) -> 
         private,
         participants,
         peer_members,
+        budget=budget,
+        budget_limit=budget_limit,
     )
 
 
@@ -181,15 +205,26 @@ def _write_atomic(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def render_files(report: ReportData, reports_dir: str) -> dict[str, tuple[Path, bytes]]:
-    """Render the three formats and write them; returns ``format → (path, bytes)``."""
+def render_report(report: ReportData) -> dict[str, bytes]:
+    """The three formats, in memory (rendering is slow; writing is done under the lock)."""
+    return {fmt: render(report) for fmt, render in (("pdf", render_pdf), ("xlsx", render_xlsx),
+                                                    ("csv", render_csv))}  # fmt: skip
+
+
+def write_report_files(
+    report: ReportData, reports_dir: str, rendered: dict[str, bytes]
+) -> dict[str, tuple[Path, bytes]]:
     out = {}
-    for fmt, render in (("pdf", render_pdf), ("xlsx", render_xlsx), ("csv", render_csv)):
-        data = render(report)
+    for fmt, data in rendered.items():
         path = report_path(reports_dir, report.leaid, report.year, fmt)
         _write_atomic(path, data)
         out[fmt] = (path, data)
     return out
+
+
+def render_files(report: ReportData, reports_dir: str) -> dict[str, tuple[Path, bytes]]:
+    """Render the three formats and write them; returns ``format → (path, bytes)``."""
+    return write_report_files(report, reports_dir, render_report(report))
 
 
 def delete_report_writes(
@@ -219,65 +254,72 @@ def generate(
     k: int,
     retention_days: int,
     actor: str = "dagster",
+    budget_limit: float | None = None,
 ) -> list[dict[str, Any]]:
-    """Generate (or regenerate) the reports of active participants ``leaids`` for ``year``."""
-    frames = read_frames(store, year, leaids, k)
+    """Generate (or regenerate) the reports of active participants ``leaids`` for ``year``.
+
+    Reports are rendered in memory first; their files and rows are then written under the
+    participation lock, for the districts that are still participants at that moment: a
+    withdrawal while the reports render wins, and nothing of the district is written.
+    """
+    frames = read_frames(store, year, leaids, k, budget_limit)
     now = datetime.now(UTC)
     stamp, expires = now.strftime(_TS), (now + timedelta(days=retention_days)).strftime(_TS)
-    reports, insights, writes, summary = [], [], [], []
+    rendered = []
     for leaid in leaids:
         started = time.perf_counter()
         report = build_report(frames, leaid, stamp)
-        report = replace(report, insights=derive_insights(report, frames.peer_members))
-        files = render_files(report, reports_dir)
-        for fmt, (path, data) in files.items():
-            sha = hashlib.sha256(data).hexdigest()
-            reports.append((leaid, year, fmt, str(path), len(data), sha, stamp, expires))
-            details = {"year": year, "format": fmt, "bytes": len(data), "sha256": sha}
-            writes.append(audit.audit_write("report.export", details, leaid, actor))
-        for rank, ins in enumerate(report.insights, start=1):
-            numbers = json.dumps(ins.numbers, sort_keys=True, default=str)
-            insights.append(
-                (
-                    leaid,
-                    year,
-                    rank,
-                    ins.kind,
-                    ins.metric,
-                    ins.severity,
-                    ins.title,
-                    ins.detail,
-                    numbers,
-                    stamp,
-                )
-            )
-        details = {
-            "year": year,
-            "formats": list(files),
-            "insights": len(report.insights),
-            "expires_at": expires,
-        }
-        writes.append(audit.audit_write("report.generate", details, leaid, actor))
-        summary.append(
-            {
-                "leaid": leaid,
-                "district": report.lea_name,
-                "state": report.state_code,
+        insights = derive_insights(report, frames.peer_members, frames.cohort_stats)
+        report = replace(report, insights=insights)
+        rendered.append((report, render_report(report), time.perf_counter() - started))
+    with store.participation_lock() as conn:
+        active = set(participation.list_participants(store, conn)["leaid"].to_list())
+        reports, insight_rows, writes, summary = [], [], [], []
+        for report, data_by_format, seconds in rendered:
+            leaid = report.leaid
+            if leaid not in active:
+                continue  # withdrew while its report was rendering
+            files = write_report_files(report, reports_dir, data_by_format)
+            for fmt, (path, data) in files.items():
+                sha = hashlib.sha256(data).hexdigest()
+                reports.append((leaid, year, fmt, str(path), len(data), sha, stamp, expires))
+                details = {"year": year, "format": fmt, "bytes": len(data), "sha256": sha}
+                writes.append(audit.audit_write("report.export", details, leaid, actor))
+            for rank, ins in enumerate(report.insights, start=1):
+                numbers = json.dumps(ins.numbers, sort_keys=True, default=str)
+                insight_rows.append(
+                    (leaid, year, rank, ins.kind, ins.metric, ins.severity, ins.title,
+                     ins.detail, numbers, stamp)
+                )  # fmt: skip
+            details = {
                 "year": year,
+                "formats": list(files),
                 "insights": len(report.insights),
-                "seconds": round(time.perf_counter() - started, 3),
-                "paths": {f: str(p) for f, (p, _) in files.items()},
-                "_report": report,
+                "expires_at": expires,
             }
-        )
-    where = {"leaid": leaids, "year": year}
-    store.replace_many(
-        [
-            ("benchmark_reports", pl.DataFrame(reports, REPORT_SCHEMA, orient="row"), where),
-            ("benchmark_insights", pl.DataFrame(insights, INSIGHT_SCHEMA, orient="row"), where),
-            *writes,
-        ]
-    )
+            writes.append(audit.audit_write("report.generate", details, leaid, actor))
+            summary.append(
+                {
+                    "leaid": leaid,
+                    "district": report.lea_name,
+                    "state": report.state_code,
+                    "year": year,
+                    "insights": len(report.insights),
+                    "seconds": round(seconds, 3),
+                    "paths": {f: str(p) for f, (p, _) in files.items()},
+                    "_report": report,
+                }
+            )
+        where = {"leaid": leaids, "year": year}
+        store.write_many(
+            conn,
+            [
+                ("benchmark_reports", pl.DataFrame(reports, REPORT_SCHEMA, orient="row"), where),
+                ("benchmark_insights", pl.DataFrame(insight_rows, INSIGHT_SCHEMA, orient="row"),
+                 where),
+                *writes,
+            ],
+        )  # fmt: skip
     return summary
 
 

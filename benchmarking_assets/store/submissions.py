@@ -12,14 +12,16 @@ private copy lingers on disk).
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from benchmarking_assets.core.catalog import CATEGORIES
-from benchmarking_assets.core.submissions import Registry, parse_file
+from benchmarking_assets.core.submissions import ParsedFile, Registry, parse_bytes
 from benchmarking_assets.store import audit, participation
 from benchmarking_assets.store.raw import known_districts
 from benchmarking_assets.store.warehouse import WarehouseStore, utc_now
@@ -44,22 +46,52 @@ def validation_registry(store: WarehouseStore) -> Registry:
 
 
 def ingest_file(store: WarehouseStore, path: Path, registry: Registry) -> dict[str, Any]:
-    """Ingest one file atomically (rows, file record, audit entry); returns a count summary."""
-    parsed = parse_file(path, registry)
-    known = store.scalar(
-        "SELECT COUNT(*) FROM benchmark_submission_files WHERE file_sha256 = :s",
-        {"s": parsed.sha256},
-    )
+    """Ingest one file atomically (rows, file record, audit entry); returns a count summary.
+
+    ``registry`` is what the caller read before; the rows are re-validated against the
+    registry as it stands under the participation lock when they are written, so a district
+    that withdrew (or stopped sharing) meanwhile gets nothing inserted.
+    """
+    data = path.read_bytes()
+    parsed = parse_bytes(path.name, data, registry)
+    with store.participation_lock() as conn:
+        shares_now = participation.active_shares(store, conn=conn)
+        if shares_now != dict(registry.shares):
+            registry = replace(registry, shares=shares_now)
+            parsed = parse_bytes(path.name, data, registry)
+        known = store.scalar(
+            "SELECT COUNT(*) FROM benchmark_submission_files WHERE file_sha256 = :s",
+            {"s": parsed.sha256},
+            conn=conn,
+        )
+        if known:
+            summary = {"file": path.name, "status": "already_ingested", "accepted": 0,
+                       "rejected": 0}  # fmt: skip
+        else:
+            summary = _write_parsed(store, conn, path, parsed)
     if known:
         path.unlink(missing_ok=True)
-        return {"file": path.name, "status": "already_ingested", "accepted": 0, "rejected": 0}
+        return summary
+    if parsed.rejected.height:
+        quarantine = path.parent / "quarantine"
+        quarantine.mkdir(parents=True, exist_ok=True)
+        (quarantine / f"{path.name}.reasons.txt").write_text(parsed.reasons_text, encoding="utf-8")
+        path.replace(quarantine / path.name)
+    else:
+        path.unlink(missing_ok=True)
+    return summary
+
+
+def _write_parsed(
+    store: WarehouseStore, conn: Connection, path: Path, parsed: ParsedFile
+) -> dict[str, Any]:
     now = utc_now()
     rows = parsed.accepted.with_columns(
         file_sha256=pl.lit(parsed.sha256), received_at=pl.lit(now)
     ).select("leaid", "year", "category", "metric", "value", "file_sha256", "line", "received_at")
     status = "rejected" if parsed.file_error else ("partial" if parsed.rejected.height else "ok")
     counts = {"accepted": rows.height, "rejected": parsed.rejected.height}
-    writes: list[tuple[str, pl.DataFrame, dict[str, Any]]] = []
+    writes: list[tuple[str, pl.DataFrame, dict[str, Any] | None]] = []
     for (leaid, year), part in rows.group_by("leaid", "year", maintain_order=True):
         where = {"leaid": leaid, "year": year, "metric": part["metric"].to_list()}
         writes.append(("benchmark_metric_submissions", part, where))
@@ -72,14 +104,7 @@ def ingest_file(store: WarehouseStore, path: Path, registry: Registry) -> dict[s
     errors = parsed.rejected.group_by("error").len().sort("error").rows()
     details = {"file": path.name, "sha256": parsed.sha256, **counts, "errors": dict(errors)}
     writes.append(audit.audit_write("submissions.ingest", details, actor="inbox"))
-    store.replace_many(writes)
-    if parsed.rejected.height:
-        quarantine = path.parent / "quarantine"
-        quarantine.mkdir(parents=True, exist_ok=True)
-        (quarantine / f"{path.name}.reasons.txt").write_text(parsed.reasons_text, encoding="utf-8")
-        path.replace(quarantine / path.name)
-    else:
-        path.unlink(missing_ok=True)
+    store.write_many(conn, writes)
     return {"file": path.name, "status": status, **counts, "errors": dict(errors)}
 
 
@@ -91,7 +116,9 @@ def _shared(category: str) -> str:
 _SHARED = _shared("s.category")
 
 
-def consented_contributions(store: WarehouseStore, year: int) -> pl.DataFrame:
+def consented_contributions(
+    store: WarehouseStore, year: int, conn: Connection | None = None
+) -> pl.DataFrame:
     """Submissions of the year from current participants, in categories they still share."""
     return store.read_df(
         "SELECT s.leaid, s.category, s.metric, s.value FROM benchmark_metric_submissions s "
@@ -99,6 +126,7 @@ def consented_contributions(store: WarehouseStore, year: int) -> pl.DataFrame:
         {"y": year},
         schema={"leaid": pl.String(), "category": pl.String(), "metric": pl.String(),
                 "value": pl.Float64()},
+        conn=conn,
     )  # fmt: skip
 
 

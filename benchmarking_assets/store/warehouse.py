@@ -43,6 +43,10 @@ class WarehouseError(RuntimeError):
     """A warehouse operation failed; the message names the table and the partition."""
 
 
+# Tables whose rows are never updated or deleted (also enforced by triggers, sql/0006).
+APPEND_ONLY = frozenset({"privacy_noise_ledger", "privacy_audit_log"})
+
+
 def sql_dir() -> Path:
     """Folder of the versioned DDL: ``BENCHMARKING_SQL_DIR``, else the migrations shipped in the
     package (a wheel install), else the repository's top-level ``sql/`` (an editable install).
@@ -156,14 +160,16 @@ class WarehouseStore:
         sql: str,
         params: Mapping[str, Any] | None = None,
         schema: Mapping[str, pl.DataType] | None = None,
+        conn: Connection | None = None,
     ) -> pl.DataFrame:
         """Run a query and return a Polars frame.
 
         With ``schema`` the columns are cast to it (and the query must return exactly those
-        columns), so SQLite's loose typing and PostgreSQL's give the same frame.
+        columns), so SQLite's loose typing and PostgreSQL's give the same frame. With
+        ``conn`` the query runs in that (open) transaction, e.g. under the participation lock.
         """
-        with self.engine.connect() as conn:
-            result = conn.execute(sa.text(sql), dict(params or {}))
+        with self._connection(conn) as c:
+            result = c.execute(sa.text(sql), dict(params or {}))
             columns = list(result.keys())
             # The DBAPI cursor's plain tuples: SQLAlchemy's Row objects cost more than the
             # query itself on large reads.
@@ -187,17 +193,28 @@ class WarehouseStore:
         schema: Mapping[str, pl.DataType],
         where: Mapping[str, Any] | None = None,
         order_by: Sequence[str] = (),
+        conn: Connection | None = None,
     ) -> pl.DataFrame:
         """Read the columns of ``schema`` from ``table``, optionally filtered like replace_rows."""
         cols = ", ".join(_check_identifier(c) for c in schema)
         clause, params = where_clause(where or {})
         order = f" ORDER BY {', '.join(_check_identifier(c) for c in order_by)}" if order_by else ""
         sql = f"SELECT {cols} FROM {_check_identifier(table)}{clause}{order}"
-        return self.read_df(sql, params, schema=schema)
+        return self.read_df(sql, params, schema=schema, conn=conn)
 
-    def scalar(self, sql: str, params: Mapping[str, Any] | None = None) -> Any:
-        with self.engine.connect() as conn:
-            return conn.execute(sa.text(sql), dict(params or {})).scalar()
+    def scalar(
+        self, sql: str, params: Mapping[str, Any] | None = None, conn: Connection | None = None
+    ) -> Any:
+        with self._connection(conn) as c:
+            return c.execute(sa.text(sql), dict(params or {})).scalar()
+
+    @contextmanager
+    def _connection(self, conn: Connection | None) -> Iterator[Connection]:
+        if conn is not None:
+            yield conn
+            return
+        with self.engine.connect() as fresh:
+            yield fresh
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
         with self.engine.begin() as conn:
@@ -219,17 +236,63 @@ class WarehouseStore:
             self.bulk_insert(conn, table, df)
         return df.height
 
-    def replace_many(self, writes: Sequence[tuple[str, pl.DataFrame, Mapping[str, Any]]]) -> int:
-        """Several :meth:`replace_rows` in one transaction: all land or none do."""
-        for table, df, where in writes:
-            if not where:
-                raise WarehouseError(f"replace_many({table}) needs a partition filter")
-            _check_rows_inside(table, df, where)
+    def replace_many(
+        self, writes: Sequence[tuple[str, pl.DataFrame, Mapping[str, Any] | None]]
+    ) -> int:
+        """Several :meth:`replace_rows` in one transaction: all land or none do.
+
+        A write whose filter is ``None`` only appends (the append-only tables).
+        """
         with self.transaction() as conn:
-            for table, df, where in writes:
+            return self.write_many(conn, writes)
+
+    def write_many(
+        self, conn: Connection, writes: Sequence[tuple[str, pl.DataFrame, Mapping[str, Any] | None]]
+    ) -> int:
+        """:meth:`replace_many` inside the caller's open transaction ``conn``."""
+        for table, df, where in writes:
+            if where is not None and not where:
+                raise WarehouseError(f"replace_many({table}) needs a partition filter")
+            if where is not None:
+                _check_rows_inside(table, df, where)
+        for table, df, where in writes:
+            if where is not None:
                 self._delete(conn, table, where)
-                self.bulk_insert(conn, table, df)
+            self.bulk_insert(conn, table, df)
         return sum(df.height for _, df, _ in writes)
+
+    # ------------------------------------------------------------------ participation lock
+    @contextmanager
+    def participation_lock(self, bump: bool = False) -> Iterator[Connection]:
+        """A write transaction that holds the participation lock from its first statement.
+
+        Every writer of participant-derived data, and every participation change, runs its
+        reads-that-matter and its writes inside this, so a withdrawal and a writer are
+        serialised: whichever takes the lock second sees the other's committed result.
+        SQLite: ``BEGIN IMMEDIATE`` reserves the single writer slot (WAL readers go on);
+        PostgreSQL: ``SELECT … FOR UPDATE`` on the one ``participation_state`` row, before any
+        other statement, so later statements of the transaction see rows committed while it
+        waited (READ COMMITTED). ``bump`` counts a participation change.
+        """
+        with self.engine.begin() as conn:
+            if self.dialect == "sqlite":
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+                conn.exec_driver_sql("SELECT generation FROM participation_state WHERE id = 1")
+            else:
+                conn.execute(
+                    sa.text("SELECT generation FROM participation_state WHERE id = 1 FOR UPDATE")
+                )
+            if bump:
+                conn.execute(
+                    sa.text(
+                        "UPDATE participation_state SET generation = generation + 1 WHERE id = 1"
+                    )
+                )
+            yield conn
+
+    def participation_generation(self) -> int:
+        """How many participation changes have been committed (enroll, settings, withdraw)."""
+        return int(self.scalar("SELECT generation FROM participation_state WHERE id = 1") or 0)
 
     def append_rows(self, table: str, df: pl.DataFrame) -> int:
         with self.transaction() as conn:
@@ -242,6 +305,8 @@ class WarehouseStore:
             yield conn
 
     def _delete(self, conn: Connection, table: str, where: Mapping[str, Any]) -> int:
+        if table in APPEND_ONLY:
+            raise WarehouseError(f"{table} is append-only: its rows are never deleted or replaced")
         clause, params = where_clause(where)
         return conn.execute(
             sa.text(f"DELETE FROM {_check_identifier(table)}{clause}"), params

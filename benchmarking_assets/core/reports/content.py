@@ -11,8 +11,10 @@ aggregates that already passed the privacy rules — nothing else:
   no row, so the report says "suppressed" without any count);
 * percentile ranks only from ``participant_percentiles`` (published cells);
 * private (differentially private) means only for categories the district itself shares
-  (reciprocity, ``benchmark_participants``), through ``participant_private_benchmarks``, and only
-  cells with n ≥ k; the district's own submitted value is shown beside them;
+  (reciprocity, ``benchmark_participants``), only of the group that holds the district
+  (``participant_private_benchmarks``), only cells with n ≥ k, each with its 90 % noise margin
+  and the group's truthful label and n; the district's own submitted value is shown beside them,
+  and its own privacy spend (``privacy_budget_spent``);
 * :class:`ReportFrames` ``peer_members`` holds cohort members' public values for the
   aggregate-only "what improving peers did" insight; renderers never receive it.
 """
@@ -81,8 +83,18 @@ class Cohort:
     description: str
 
 
+MARGIN_NOTE = (
+    "Peer values of platform metrics are differentially private: random noise is added so that "
+    "no district's submission can be worked out from them. The ± margin is the 90 % range of "
+    "that noise: in 9 cases out of 10 the true peer mean lies within the margin of the value "
+    "shown. A difference smaller than the margin may be noise, not a real difference."
+)
+
+
 @dataclass(frozen=True)
 class PrivateRow:
+    """One private metric: the district's own value against its group's DP mean ± margin."""
+
     category: str
     metric: str
     label: str
@@ -91,6 +103,37 @@ class PrivateRow:
     dp_mean: float
     n: int
     epsilon: float
+    margin_90: float = 0.0
+    group_label: str = ""
+    status: str = "current"  # or "stale": kept from an earlier run (budget), see status_reason
+    status_reason: str | None = None
+    released_at: str = ""
+
+    @property
+    def group_text(self) -> str:
+        """The truthful description of who the value is compared with, with its n."""
+        return f"{self.group_label} (n={self.n})"
+
+    @property
+    def comparison(self) -> str:
+        """Above / below the peers only when the difference exceeds the margin."""
+        if self.own_value is None:
+            return "no value submitted"
+        diff = self.own_value - self.dp_mean
+        if abs(diff) <= self.margin_90:
+            return "within the margin"
+        return "above peers" if diff > 0 else "below peers"
+
+
+@dataclass(frozen=True)
+class BudgetRow:
+    """What the district's data of one category and year has cost in privacy (ε)."""
+
+    year: int
+    category: str
+    spent: float
+    draws: int
+    limit: float | None  # PRIVACY_BUDGET_PER_DISTRICT, when known
 
 
 @dataclass(frozen=True)
@@ -107,6 +150,7 @@ class ReportData:
     shared_categories: tuple[str, ...]
     generated_at: str
     insights: list = field(default_factory=list)  # filled by insights.derive_insights
+    budget: tuple[BudgetRow, ...] = ()  # the district's own privacy spend (report year)
 
     @property
     def suppressed(self) -> list[str]:
@@ -132,7 +176,9 @@ class ReportFrames:
     percentiles: pl.DataFrame  # participant_percentiles of the districts, the year
     private: pl.DataFrame  # published private cells each district may see, + own value
     participants: pl.DataFrame  # benchmark_participants rows
-    peer_members: pl.DataFrame  # cohort_id + public values/trends of cohort members, the year
+    peer_members: pl.DataFrame  # cohort_id, leaid + public values/trends of members, the year
+    budget: pl.DataFrame | None = None  # leaid, year, category, epsilon_spent, draws
+    budget_limit: float | None = None  # PRIVACY_BUDGET_PER_DISTRICT
 
 
 def _cohort_text(row: dict) -> str:
@@ -175,30 +221,43 @@ def build_report(frames: ReportFrames, leaid: str, generated_at: str) -> ReportD
     rows = [_metric_row(frames, info, own, stats, ranks, state) for info in PUBLIC_METRICS]
     part = _one(frames.participants.filter(pl.col("leaid") == leaid)) or {}
     shared = tuple(c for c in CATEGORIES if part.get(f"shares_{c}"))
-    private = [
-        PrivateRow(
-            r["category"],
-            r["metric"],
-            r["metric"].replace("_", " "),
-            r["unit"],
-            r["value"],
-            r["dp_mean"],
-            r["n"],
-            r["epsilon"],
-        )
-        for r in frames.private.filter(
-            (pl.col("leaid") == leaid)
-            & pl.col("category").is_in(list(shared))
-            & (pl.col("n") >= frames.k)
-        )
-        .sort("category", "metric")
-        .iter_rows(named=True)
-        if r["metric"] in PRIVATE_BY_NAME
-    ]
+    private = private_rows(frames, leaid, shared)
     trends = _trends(frames, leaid, state, stats)
     name = ident["lea_name"] or leaid
     return ReportData(
-        leaid, year, name, state, frames.k, cohort, rows, trends, private, shared, generated_at
+        leaid, year, name, state, frames.k, cohort, rows, trends, private, shared, generated_at,
+        budget=budget_rows(frames, leaid),
+    )  # fmt: skip
+
+
+def private_rows(frames: ReportFrames, leaid: str, shared: tuple[str, ...]) -> list[PrivateRow]:
+    """The district's private metrics: only categories it shares itself (reciprocity), only
+    published rows of its own group (n ≥ k), each with its margin and its group's label."""
+    mine = frames.private.filter(
+        (pl.col("leaid") == leaid)
+        & pl.col("category").is_in(list(shared))
+        & (pl.col("n") >= frames.k)
+        & pl.col("metric").is_in(list(PRIVATE_BY_NAME))
+    )
+    order = {m: i for i, m in enumerate(PRIVATE_BY_NAME)}
+    rows = sorted(mine.iter_rows(named=True), key=lambda r: (r["category"], order[r["metric"]]))
+    return [
+        PrivateRow(
+            r["category"], r["metric"], PRIVATE_BY_NAME[r["metric"]].label, r["unit"],
+            r["value"], r["dp_mean"], r["n"], r["epsilon"], r["margin_90"], r["group_label"],
+            r["status"], r["status_reason"], r["released_at"],
+        )
+        for r in rows
+    ]  # fmt: skip
+
+
+def budget_rows(frames: ReportFrames, leaid: str) -> tuple[BudgetRow, ...]:
+    if frames.budget is None:
+        return ()
+    mine = frames.budget.filter(pl.col("leaid") == leaid).sort("year", "category")
+    return tuple(
+        BudgetRow(r["year"], r["category"], r["epsilon_spent"], r["draws"], frames.budget_limit)
+        for r in mine.iter_rows(named=True)
     )
 
 

@@ -111,17 +111,32 @@ def long_rows(report: ReportData) -> list[dict[str, Any]]:
             add("peers", name, "peer_statistics", text="suppressed (fewer than k)", data_year=y)
     for r in report.trends.iter_rows(named=True):
         add("trend", r["metric"], r["series"].replace(" ", "_"), r["value"], data_year=r["year"])
-    for p in report.private:
-        add("private", p.metric, "own_value", p.own_value, text=p.unit, data_year=report.year)
-        add("private", p.metric, "peer_dp_mean", p.dp_mean, text=p.unit, data_year=report.year)
-        add("private", p.metric, "peer_n", p.n, data_year=report.year)
-        add("private", p.metric, "epsilon", p.epsilon, data_year=report.year)
+    private_long_rows(report, add)
     for i, ins in enumerate(report.insights, start=1):
         add("insight", ins.metric, f"{i:02d}_{ins.kind}_{ins.severity}", text=ins.detail)
         for key, value in ins.numbers.items():
             if isinstance(value, int | float) and not isinstance(value, bool):
                 add("insight", ins.metric, f"{i:02d}_{key}", value)
     return rows
+
+
+def private_long_rows(report: ReportData, add: Any) -> None:
+    """The private section: each DP value with its margin, its group (label, n), the
+    comparison and the status; then the district's privacy spend."""
+    y = report.year
+    for p in report.private:
+        add("private", p.metric, "own_value", p.own_value, text=p.unit, data_year=y)
+        add("private", p.metric, "peer_dp_mean", p.dp_mean, text=p.unit, data_year=y)
+        add("private", p.metric, "peer_dp_margin_90", p.margin_90, text=p.unit, data_year=y)
+        add("private", p.metric, "peer_group", text=p.group_label, data_year=y)
+        add("private", p.metric, "peer_n", p.n, data_year=y)
+        add("private", p.metric, "comparison", text=p.comparison, data_year=y)
+        add("private", p.metric, "status", text=p.status_reason or p.status, data_year=y)
+        add("private", p.metric, "epsilon", p.epsilon, data_year=y)
+    for b in report.budget:
+        add("privacy_budget", b.category, "epsilon_used", b.spent, data_year=b.year)
+        add("privacy_budget", b.category, "epsilon_budget", b.limit, data_year=b.year)
+        add("privacy_budget", b.category, "noise_draws", b.draws, data_year=b.year)
 
 
 def render_csv(report: ReportData) -> bytes:

@@ -12,10 +12,13 @@ behind it, so a reader can check it by hand. The rules:
   peers is ≥ 75 (favourable side).
 * **improving** / **declining** — the 3-year trend of ``district_benchmarks`` against a
   materiality threshold per unit (:data:`MATERIAL`): ``high`` at 3×, ``medium`` at 1.5×.
-* **peer_improvers** — among the district's own peer cohort, the half whose 3-year change was
-  most favourable against the other half: the mean of each context metric in the two halves,
-  reporting the one that differs most (in peer standard deviations). Both halves must hold at
-  least k districts, and only their means and sizes are shown: no other district is named.
+* **peer_improvers** — among the district's own peer cohort, the half (of the members with a
+  3-year change) whose change was most favourable against *every other member of the published
+  cell*: the mean of a context metric in the two parts, reporting the one that differs most (in
+  peer standard deviations). Both parts hold at least k districts, each context metric is split
+  at most once per cohort, and the parts exactly partition the published cell, so no
+  combination of published means isolates fewer than k districts
+  (:func:`plan_improver_splits`). No other district is named.
 * **projection** — for metrics with a direction, next year's value (report year + 1) from an
   ordinary least-squares line through the district's own last (up to 6) yearly values, when
   there are at least 4 and the newest is at most one year old, with an 80% prediction interval
@@ -30,7 +33,7 @@ from typing import Any
 
 import polars as pl
 
-from benchmarking_assets.core.catalog import PUBLIC_BY_NAME, Metric
+from benchmarking_assets.core.catalog import PUBLIC_BY_NAME, PUBLIC_METRICS, Metric
 from benchmarking_assets.core.reports.content import TREND_COLUMN, MetricRow, ReportData
 
 SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2, "info": 3}
@@ -152,48 +155,96 @@ def _trend_insight(row: MetricRow) -> Insight | None:
     return Insight(kind, info.name, severity, f"{info.label} {kind}", detail, numbers)
 
 
-def _improvers(row: MetricRow, members: pl.DataFrame, k: int) -> Insight | None:
-    """How the peers whose metric improved most differ, in aggregate (both halves ≥ k)."""
-    info = row.info
-    trend = TREND_COLUMN[info.name]
-    if info.direction == "neutral" or trend not in members.columns:
+@dataclass(frozen=True)
+class ImproverSplit:
+    """One published split of a cohort's cell on context metric ``context``: the members whose
+    ``metric`` improved most (``top``) against all the cell's other members (``others``)."""
+
+    metric: str  # the trend metric
+    context: str
+    top_n: int
+    others_n: int
+    others_without_trend: int
+    top_change: float
+    top_mean: float
+    others_mean: float
+    gap_sd: float
+
+
+def plan_improver_splits(
+    members: pl.DataFrame, published_n: dict[str, int], k: int
+) -> dict[str, ImproverSplit]:
+    """The "what improving peers look like" splits of one cohort and year (finding 6).
+
+    Computed once per cohort from the cohort alone, so every member's report shows the same.
+    For context metric c the universe is exactly the member set behind the published
+    ``cohort_benchmarks`` cell (the members with a value of c; ``published_n[c]`` must match,
+    else c is not used): it is split into the first half of its members with a trend, ranked by
+    how favourably the trend moved (ties by leaid), and *all* the others — members without a
+    trend included. Both parts must hold ≥ k districts, and each c is split at most once (trend
+    metrics claim context metrics in report order). So the published aggregates on c are the
+    cell, one part and its complement: every linear combination of them covers a union of
+    parts, never fewer than k districts. The trend's mean is published over ``top`` only.
+    """
+    splits: dict[str, ImproverSplit] = {}
+    claimed: set[str] = set()
+    for info in PUBLIC_METRICS:
+        trend = TREND_COLUMN[info.name]
+        if info.direction == "neutral" or trend not in members.columns:
+            continue
+        best: ImproverSplit | None = None
+        for c in CONTEXT:
+            if c == info.name or c in claimed or c not in members.columns:
+                continue
+            cell = members.filter(pl.col(c).is_not_null())
+            if cell.height != published_n.get(c, -1) or cell.height < 2 * k:
+                continue
+            ranked = cell.filter(pl.col(trend).is_not_null()).sort(
+                [trend, "leaid"], descending=[info.direction == "higher_is_better", False]
+            )
+            top = ranked.head(ranked.height // 2)
+            others = cell.join(top.select("leaid"), on="leaid", how="anti")
+            sd = cell[c].std()
+            if top.height < k or others.height < k or not sd:
+                continue
+            gap = abs(top[c].mean() - others[c].mean()) / sd  # type: ignore[operator]
+            if best is None or gap > best.gap_sd:
+                best = ImproverSplit(
+                    info.name, c, top.height, others.height,
+                    int(others[trend].null_count()), float(top[trend].mean()),  # type: ignore[arg-type]
+                    float(top[c].mean()), float(others[c].mean()), gap,  # type: ignore[arg-type]
+                )  # fmt: skip
+        if best is not None and best.gap_sd >= 0.2:
+            splits[info.name] = best
+            claimed.add(best.context)
+    return splits
+
+
+def _improvers(row: MetricRow, split: ImproverSplit | None) -> Insight | None:
+    """How the peers whose metric improved most differ, in aggregate (see
+    :func:`plan_improver_splits`)."""
+    if split is None:
         return None
-    ranked = members.filter(pl.col(trend).is_not_null()).sort(
-        trend, descending=info.direction == "higher_is_better"
+    info, ctx = row.info, PUBLIC_BY_NAME[split.context]
+    without = (
+        f" ({split.others_without_trend} of them without a 3-year value)"
+        if split.others_without_trend
+        else ""
     )
-    half = ranked.height // 2
-    if half < k or ranked.height - half < k:
-        return None
-    top, rest = ranked.head(half), ranked.tail(ranked.height - half)
-    best: tuple[float, str, float, float, int, int] | None = None
-    for c in CONTEXT:
-        if c == info.name:
-            continue
-        a, b, s = top[c].drop_nulls(), rest[c].drop_nulls(), ranked[c].drop_nulls().std()
-        if a.len() < k or b.len() < k or not s:
-            continue
-        gap = abs(a.mean() - b.mean()) / s  # type: ignore[operator]
-        if best is None or gap > best[0]:
-            best = (gap, c, a.mean(), b.mean(), a.len(), b.len())  # type: ignore[assignment]
-    if best is None or best[0] < 0.2:
-        return None
-    gap, c, mean_top, mean_rest, n_top, n_rest = best
-    ctx = PUBLIC_BY_NAME[c]
-    top_change = top[trend].mean()
     detail = (
-        f"In your peer group, the {n_top} districts whose {info.label.lower()} improved most "
-        f"(mean 3-year change {fmt(top_change, signed=True)}) averaged {fmt(mean_top, ctx)} "
-        f"for {ctx.label}, against {fmt(mean_rest, ctx)} for the other {n_rest}. "
-        "Aggregates only; an association, not a cause."
+        f"In your peer group, the {split.top_n} districts whose {info.label.lower()} improved "
+        f"most (mean 3-year change {fmt(split.top_change, signed=True)}) averaged "
+        f"{fmt(split.top_mean, ctx)} for {ctx.label}, against {fmt(split.others_mean, ctx)} for "
+        f"the other {split.others_n}{without}. Aggregates only; an association, not a cause."
     )
     numbers = {
-        "improvers_n": n_top,
-        "others_n": n_rest,
-        "improvers_mean_change": top_change,
-        "context_metric": c,
-        "improvers_mean": mean_top,
-        "others_mean": mean_rest,
-        "difference_in_sd": gap,
+        "improvers_n": split.top_n,
+        "others_n": split.others_n,
+        "improvers_mean_change": split.top_change,
+        "context_metric": split.context,
+        "improvers_mean": split.top_mean,
+        "others_mean": split.others_mean,
+        "difference_in_sd": split.gap_sd,
     }
     title = f"What improving peers look like: {info.label.lower()}"
     return Insight("peer_improvers", info.name, "info", title, detail, numbers)
@@ -258,19 +309,29 @@ def _projection(row: MetricRow, trends: pl.DataFrame, year: int) -> Insight | No
     return Insight("projection", info.name, "info", title, detail, numbers)
 
 
-def derive_insights(report: ReportData, peer_members: pl.DataFrame) -> list[Insight]:
-    """All insights of a report, most important first (deterministic order)."""
+def derive_insights(
+    report: ReportData, peer_members: pl.DataFrame, cohort_stats: pl.DataFrame | None = None
+) -> list[Insight]:
+    """All insights of a report, most important first (deterministic order).
+
+    ``cohort_stats`` (the published ``cohort_benchmarks`` cells) is what the peer-improver
+    splits must match; without it there is no peer-improver insight.
+    """
     out: list[Insight] = []
-    cohort_members = (
-        peer_members.filter(pl.col("cohort_id") == report.cohort.cohort_id)
-        if report.cohort
-        else peer_members.clear()
-    )
+    splits: dict[str, ImproverSplit] = {}
+    if report.cohort and cohort_stats is not None:
+        cohort_id = report.cohort.cohort_id
+        members = peer_members.filter(pl.col("cohort_id") == cohort_id)
+        cells = cohort_stats.filter(
+            (pl.col("cohort_id") == cohort_id) & (pl.col("year") == report.year)
+        )
+        published_n = dict(zip(cells["metric"], cells["n"], strict=True))
+        splits = plan_improver_splits(members, published_n, report.k)
     for row in report.metrics:
         for found in (
             _peer_insight(row),
             _trend_insight(row),
-            _improvers(row, cohort_members, report.k),
+            _improvers(row, splits.get(row.info.name)),
             _projection(row, report.trends, report.year),
         ):
             if found is not None:

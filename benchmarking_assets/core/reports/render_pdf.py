@@ -42,7 +42,7 @@ from reportlab.platypus import (
     TableStyle,
 )
 
-from benchmarking_assets.core.reports.content import MetricRow, ReportData
+from benchmarking_assets.core.reports.content import MARGIN_NOTE, MetricRow, ReportData
 from benchmarking_assets.core.reports.insights import fmt
 from benchmarking_assets.core.reports.render_xlsx import notes
 
@@ -414,6 +414,115 @@ def _footer(report: ReportData):  # type: ignore[no-untyped-def]
     return draw
 
 
+# ---------------------------------------------------------------------------- private metrics
+def private_value(value: float | None, unit: str) -> str:
+    """A private metric's value as read: ``57.4%``, ``$1,151``, ``45.2 minutes``."""
+    if value is None:
+        return "n/a"
+    if unit == "%":
+        return f"{value:,.1f}%"
+    if unit in ("USD", "$"):
+        return f"${value:,.0f}"
+    return f"{value:,.1f} {unit}"
+
+
+def private_margin(margin: float, unit: str) -> str:
+    if unit in ("USD", "$"):
+        return f"± ${margin:,.0f}"
+    return f"± {margin:,.1f}" + (" pts" if unit == "%" else "")
+
+
+def private_section(report: ReportData) -> list:
+    """Platform metrics: own value, the group's DP mean ± 90 % margin, who the group is (n),
+    whether the difference exceeds the margin; then the district's privacy budget."""
+    if not report.private and not report.budget:
+        return []
+    cell = ParagraphStyle("pc", parent=SMALL, fontSize=7, leading=8.5)
+    story: list = [
+        CondPageBreak(2 * inch),
+        Paragraph("Platform metrics (private, differentially private)", H2),
+        para(
+            "Shown only for the data categories your district shares, each against the group of "
+            f"participants that contains your district (at least {report.k} districts; the "
+            "group and its size n are named). " + MARGIN_NOTE,
+            SMALL,
+        ),
+    ]
+    if report.private:
+        rows: list[list] = [
+            [pdf_text(h) for h in ("Metric", "Your value", "Peer mean (DP) ± 90% margin",
+                                   "Compared with", "Reading")]
+        ]  # fmt: skip
+        stale = []
+        for p in report.private:
+            mark = ""
+            if p.status != "current":
+                stale.append(p)
+                mark = f" [{len(stale)}]"
+            rows.append(
+                [
+                    Paragraph(escape(pdf_text(f"{p.label} ({p.category.replace('_', ' ')})")),
+                              cell),
+                    pdf_text(private_value(p.own_value, p.unit)),
+                    pdf_text(f"{private_value(p.dp_mean, p.unit)} "
+                             f"{private_margin(p.margin_90, p.unit)}{mark}"),
+                    Paragraph(escape(pdf_text(p.group_text)), cell),
+                    pdf_text(p.comparison),
+                ]
+            )  # fmt: skip
+        table = Table(rows, colWidths=[120, 58, 118, 170, 64], repeatRows=1, hAlign="LEFT")
+        table.setStyle(
+            TableStyle(
+                [
+                    ("FONT", (0, 0), (-1, -1), "Helvetica", 7.5),
+                    ("FONT", (0, 0), (-1, 0), "Helvetica-Bold", 7.5),
+                    ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#dbe5f1")),
+                    ("ALIGN", (1, 0), (2, -1), "RIGHT"),
+                    ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+                    ("ROWBACKGROUNDS", (0, 1), (-1, -1),
+                     [colors.white, colors.HexColor("#f4f6f9")]),
+                ]
+            )
+        )  # fmt: skip
+        story.append(table)
+        for i, p in enumerate(stale, start=1):
+            story.append(para(f"[{i}] {p.label}: {p.status_reason}", SMALL))
+    if report.budget:
+        story.append(Paragraph(f"Your privacy budget, {report.year}", H3))
+        story.append(
+            para(
+                "Every noise draw that includes your district's data of a category uses part of "
+                "that category's yearly privacy budget (epsilon, summed over draws). A release "
+                "that would exceed the budget is not made; the last published value is kept and "
+                "marked.",
+                SMALL,
+            )
+        )
+        brows = [["Category", "Used (epsilon)", "Budget (epsilon)", "Noise draws"]]
+        brows += [
+            [
+                b.category.replace("_", " "),
+                f"{b.spent:.2f}",
+                "n/a" if b.limit is None else f"{b.limit:g}",
+                b.draws,
+            ]
+            for b in report.budget
+        ]
+        budget = Table([[pdf_text(c) for c in r] for r in brows], hAlign="LEFT", repeatRows=1)
+        budget.setStyle(
+            TableStyle(
+                [
+                    ("FONT", (0, 0), (-1, -1), "Helvetica", 7.5),
+                    ("FONT", (0, 0), (-1, 0), "Helvetica-Bold", 7.5),
+                    ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#dbe5f1")),
+                    ("ALIGN", (1, 0), (-1, -1), "RIGHT"),
+                ]
+            )
+        )
+        story.append(budget)
+    return story
+
+
 def render_pdf(report: ReportData) -> bytes:
     buffer = io.BytesIO()
     doc = SimpleDocTemplate(
@@ -432,50 +541,7 @@ def render_pdf(report: ReportData) -> bytes:
     story += [metric_block(report, m) for m in report.metrics]
     story += [CondPageBreak(2 * inch), Paragraph("All insights", H2)]
     story += [insight_paragraph(i) for i in report.insights] or [para("None this year.")]
-    if report.private:
-        story += [
-            CondPageBreak(2 * inch),
-            Paragraph("Platform metrics (private, differentially private)", H2),
-        ]
-        story += [
-            para(
-                "Shown only for the data categories your district shares. Peer values are "
-                "differentially private means (noise added; epsilon per release) over at least "
-                f"{report.k} contributing districts; your own value is as you submitted it.",
-                SMALL,
-            )
-        ]
-        rows = [["Category", "Metric", "Unit", "Your value", "Peer mean (DP)", "Peers", "epsilon"]]
-        rows += [
-            [
-                p.category,
-                p.label,
-                p.unit,
-                "n/a" if p.own_value is None else f"{p.own_value:,.1f}",
-                f"{p.dp_mean:,.1f}",
-                p.n,
-                f"{p.epsilon:g}",
-            ]
-            for p in report.private
-        ]
-        table = Table([[pdf_text(c) for c in r] for r in rows], repeatRows=1, hAlign="LEFT")
-        table.setStyle(
-            TableStyle(
-                [
-                    ("FONT", (0, 0), (-1, -1), "Helvetica", 8),
-                    ("FONT", (0, 0), (-1, 0), "Helvetica-Bold", 8),
-                    ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#dbe5f1")),
-                    ("ALIGN", (3, 0), (-1, -1), "RIGHT"),
-                    (
-                        "ROWBACKGROUNDS",
-                        (0, 1),
-                        (-1, -1),
-                        [colors.white, colors.HexColor("#f4f6f9")],
-                    ),
-                ]
-            )
-        )
-        story.append(table)
+    story += private_section(report)
     footer = _footer(report)
     doc.build(story, onFirstPage=footer, onLaterPages=footer)
     return buffer.getvalue()

@@ -1,4 +1,5 @@
-"""The XLSX report: sheets Summary, Comparisons, Trends, Peers, Insights, Private, Notes.
+"""The XLSX report: sheets Summary, Comparisons, Trends, Peers, Insights, Private, Privacy
+budget, Notes.
 
 Numbers are numeric cells (openpyxl writes 15 significant digits, Excel's own precision), text
 goes through :func:`exports.safe_cell`, so a district name such as ``=cmd|…`` is shown, not run.
@@ -15,7 +16,12 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 from openpyxl.worksheet.worksheet import Worksheet
 
-from benchmarking_assets.core.reports.content import CROSS_STATE_CAVEAT, RATIO_NOTE, ReportData
+from benchmarking_assets.core.reports.content import (
+    CROSS_STATE_CAVEAT,
+    MARGIN_NOTE,
+    RATIO_NOTE,
+    ReportData,
+)
 from benchmarking_assets.core.reports.exports import safe_cell
 
 BOLD = Font(bold=True)
@@ -136,20 +142,39 @@ def render_xlsx(report: ReportData) -> bytes:
             for i, x in enumerate(report.insights, start=1)
         ],
     ).column_dimensions["F"].width = 100
-    if report.private:
-        _sheet(
-            wb,
-            "Private",
-            ["category", "metric", "unit", "own_value", "peer_dp_mean", "peer_n", "epsilon"],
-            [
-                (p.category, p.metric, p.unit, p.own_value, p.dp_mean, p.n, p.epsilon)
-                for p in report.private
-            ],
-        )
+    private_sheets(wb, report)
     _sheet(wb, "Notes", ["note"], [(n,) for n in notes(report)]).column_dimensions["A"].width = 120
     buffer = io.BytesIO()
     wb.save(buffer)
     return buffer.getvalue()
+
+
+def private_sheets(wb: Workbook, report: ReportData) -> None:
+    """Sheet Private (one row per private metric, numbers as numbers) and Privacy budget."""
+    if report.private:
+        ws = _sheet(
+            wb,
+            "Private",
+            ["category", "metric", "unit", "own_value", "peer_dp_mean", "peer_dp_margin_90",
+             "peer_group", "peer_n", "comparison", "status", "status_reason", "released_at",
+             "epsilon"],
+            [
+                (p.category, p.metric, p.unit, p.own_value, p.dp_mean, p.margin_90,
+                 p.group_label, p.n, p.comparison, p.status, p.status_reason, p.released_at,
+                 p.epsilon)
+                for p in report.private
+            ],
+        )  # fmt: skip
+        ws.column_dimensions["G"].width = 60
+        ws.append([])
+        ws.append([safe_cell(MARGIN_NOTE)])
+    if report.budget:
+        _sheet(
+            wb,
+            "Privacy budget",
+            ["year", "category", "epsilon_used", "epsilon_budget", "noise_draws"],
+            [(b.year, b.category, b.spent, b.limit, b.draws) for b in report.budget],
+        )
 
 
 def notes(report: ReportData) -> list[str]:
@@ -166,7 +191,8 @@ def notes(report: ReportData) -> list[str]:
         eps = ", ".join(f"{e:g}" for e in report.private_epsilons)
         out.append(
             f"Private platform metrics: differentially private peer means (epsilon = {eps} per "
-            "release), shown only for the categories this district shares itself."
+            "noise draw), each with its 90% noise margin and the group it comes from, shown only "
+            "for the categories this district shares itself."
         )
     out += [CROSS_STATE_CAVEAT, RATIO_NOTE]
     out.append(

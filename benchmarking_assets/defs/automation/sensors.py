@@ -14,14 +14,13 @@
   districts in ``benchmark_participants`` (add on enrolment, delete on withdrawal, with the
   withdrawn district's report files and rows) and, when
   membership or shared categories change, requests ``cohorts_job`` for the newest loaded year
-  and every year with private submissions (run key from a hash of the membership).
+  and every year with private submissions (run key from a keyed digest of the membership).
 * ``record_run_failures`` — a run-failure sensor writing one ``pipeline_failures`` row per
   failed run (idempotent by run id) and logging it in the sensor's tick log.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 
 import dagster as dg
@@ -41,9 +40,10 @@ from benchmarking_assets.defs.partitions import (
 )
 from benchmarking_assets.defs.resources import EducationDataSource, Warehouse
 from benchmarking_assets.store.operations import active_shares, record_failure, submission_years
+from benchmarking_assets.store.privacy_keys import private_digest
 from benchmarking_assets.store.raw import loaded_years
 from benchmarking_assets.store.reports import delete_withdrawn_reports
-from benchmarking_assets.store.warehouse import utc_now
+from benchmarking_assets.store.warehouse import WarehouseStore, utc_now
 
 RAW_ASSET = dg.AssetKey("district_data_history")
 
@@ -127,12 +127,11 @@ def new_year_sensor(
     )
 
 
-def membership_hash(shares: dict[str, frozenset[str]]) -> str:
+def membership_hash(store: WarehouseStore, shares: dict[str, frozenset[str]]) -> str:
+    """A keyed digest of who shares what: run keys, tags and the cursor are shown in the UI,
+    and an unkeyed hash of the membership would let anyone test a guess of it."""
     text = ";".join(f"{leaid}:{','.join(sorted(cats))}" for leaid, cats in sorted(shares.items()))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-EMPTY_MEMBERSHIP = membership_hash({})
+    return private_digest(store, "membership", text)[:16]
 
 
 @dg.sensor(
@@ -147,6 +146,7 @@ def participation_sensor(
     context: dg.SensorEvaluationContext, warehouse: Warehouse
 ) -> dg.SensorResult:
     store = warehouse.store()
+    store.ensure_migrated()
     shares = active_shares(store)
     active = set(shares)
     partition_requests, added, removed = participant_partition_requests(context.instance, active)
@@ -154,10 +154,10 @@ def participation_sensor(
         # A withdrawn district's report files and rows go with its partitions.
         files = delete_withdrawn_reports(store, actor="participation_sensor")
         context.log.info(f"{len(removed)} participant(s) left: {files} report file(s) deleted")
-    digest = membership_hash(shares)
+    digest = membership_hash(store, shares)
     requests: list[dg.RunRequest] = []
     loaded = loaded_years(store)
-    if digest != (context.cursor or EMPTY_MEMBERSHIP) and loaded:
+    if digest != (context.cursor or membership_hash(store, {})) and loaded:
         years = sorted({loaded[-1], *(set(submission_years(store)) & set(loaded))})
         context.log.info(
             f"membership changed (+{len(added)} −{len(removed)} partitions): "

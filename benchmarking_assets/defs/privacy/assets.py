@@ -28,9 +28,11 @@ from benchmarking_assets.defs.resources import PrivacySettings, Warehouse
 from benchmarking_assets.store import participation
 from benchmarking_assets.store.cohorts import (
     compute_peer_cohorts,
+    margin_violations,
     public_values,
     release_year,
     rows_below_k,
+    write_percentiles,
 )
 from benchmarking_assets.store.submissions import (
     inbox_files,
@@ -41,6 +43,8 @@ from benchmarking_assets.store.submissions import (
 GROUP = "privacy"
 CHECK = "min_cohort_size"
 MAPPING_CHECK = "participant_private_benchmarks_min_cohort_size"
+MARGIN_CHECK = "dp_margin_within_limit"
+BUDGET_CHECK = "privacy_budget_within_limit"
 
 
 def min_size_check(
@@ -81,7 +85,7 @@ def benchmark_metric_submissions(
     privacy: PrivacySettings,
 ) -> dg.MaterializeResult:
     store = warehouse.store()
-    paths = [Path(f) for f in config.files] or inbox_files(Path(privacy.inbox_dir))
+    paths = [Path(f) for f in config.files] or inbox_files(privacy.inbox())
     registry = validation_registry(store)
     results = []
     for path in paths:
@@ -117,7 +121,7 @@ def benchmark_metric_submissions(
 def peer_cohorts(
     context: dg.AssetExecutionContext, warehouse: Warehouse, privacy: PrivacySettings
 ) -> dg.MaterializeResult:
-    store, k = warehouse.store(), privacy.min_cohort_size
+    store, k = warehouse.store(), privacy.policy().k
     frames, cuts = [], {}
     for year in partition_years(context):
         cohorts, cut = compute_peer_cohorts(store, year, k, privacy.peer_criteria())
@@ -160,7 +164,7 @@ def peer_cohorts(
 def cohort_benchmarks(
     context: dg.AssetExecutionContext, warehouse: Warehouse, privacy: PrivacySettings
 ) -> dg.MaterializeResult:
-    store, k = warehouse.store(), privacy.min_cohort_size
+    store, k = warehouse.store(), privacy.policy().k
     frames, counts = [], {"published": 0, "suppressed": 0}
     for year in partition_years(context):
         published, plan = cohort_statistics(public_values(store, year), k)
@@ -189,7 +193,7 @@ def cohort_benchmarks(
 def participant_percentiles(
     context: dg.AssetExecutionContext, warehouse: Warehouse, privacy: PrivacySettings
 ) -> dg.MaterializeResult:
-    store, k = warehouse.store(), privacy.min_cohort_size
+    store, k = warehouse.store(), privacy.policy().k
     participants = participation.list_participants(store)["leaid"]
     frames = []
     for year in partition_years(context):
@@ -200,8 +204,8 @@ def participant_percentiles(
         )
         ranks = percentile_ranks(public_values(store, year), participants, published)
         ranks = ranks.with_columns(year=pl.lit(year, pl.Int32))
-        store.replace_rows("participant_percentiles", ranks, where={"year": year})
-        frames.append(ranks)
+        # Written for the districts that still participate when the write commits.
+        frames.append(write_percentiles(store, year, ranks))
     out = pl.concat(frames)
     return dg.MaterializeResult(
         metadata={**frame_metadata(out), "participants": participants.len()},
@@ -211,6 +215,9 @@ def participant_percentiles(
             )
         ],
     )
+
+
+PREVIEW_COLUMNS = ("year", "metric", "group_label", "n", "dp_mean", "margin_90", "status")
 
 
 @dg.asset(
@@ -226,45 +233,88 @@ def participant_percentiles(
             asset="private_cohort_benchmarks",
             description="no participant_private_benchmarks row below MIN_COHORT_SIZE",
         ),
+        dg.AssetCheckSpec(
+            MARGIN_CHECK,
+            asset="private_cohort_benchmarks",
+            description="no published DP mean whose 90 % margin exceeds DP_MAX_MARGIN_SHARE of "
+            "its metric's range",
+        ),
+        dg.AssetCheckSpec(
+            BUDGET_CHECK,
+            asset="private_cohort_benchmarks",
+            description="no district's privacy spend above PRIVACY_BUDGET_PER_DISTRICT",
+        ),
     ],
     description=(
-        "Differentially private means of private metrics per cohort of contributors "
-        "(OpenDP Laplace, clamped to public bounds, DIFFERENTIAL_PRIVACY_EPSILON per release); "
-        "every new release is charged to privacy_budget_ledger, unchanged ones are reused."
+        "Differentially private means of private metrics per disjoint group of contributors "
+        "(OpenDP Laplace, clamped to public bounds, ε = DIFFERENTIAL_PRIVACY_EPSILON per draw), "
+        "each with its 90 % margin and its group's truthful label. Identical inputs get their "
+        "stored draw back; every new draw is appended to privacy_noise_ledger and charged to "
+        "each member's budget; a draw over any member's budget is refused (last rows kept)."
     ),
 )
 def private_cohort_benchmarks(
     context: dg.AssetExecutionContext, warehouse: Warehouse, privacy: PrivacySettings
 ) -> dg.MaterializeResult:
-    store, k = warehouse.store(), privacy.min_cohort_size
+    store, policy = warehouse.store(), privacy.policy()
     frames, per_year = [], []
     for year in partition_years(context):
         started = time.perf_counter()
-        out = release_year(store, year, k, privacy.epsilon, privacy.peer_criteria())
+        out = release_year(store, year, policy, privacy.peer_criteria())
         frames.append(out.pop("table"))
+        refused = out.pop("refused")
         per_year.append({**out, "seconds": round(time.perf_counter() - started, 3)})
         context.log.info(
-            f"private_cohort_benchmarks {year}: {out['releases']} releases "
-            f"({out['new_releases']} new, {out['reused']} reused), ε charged "
-            f"{out['epsilon_charged']:g}"
+            f"private_cohort_benchmarks {year}: {out['published_groups']} groups published "
+            f"({out['new_draws']} new draws, {out['reused_draws']} stored draws reused)"
         )
+        for r in refused:
+            context.log.warning(
+                f"private_cohort_benchmarks {year}: {r['metric']} not updated, a new draw would "
+                f"exceed a member's {r['category']} budget; {r['kept_stale']} earlier group(s) "
+                "kept as stale"
+            )
     table = pl.concat(frames)
+    spent_max = store.scalar("SELECT MAX(epsilon_spent) FROM privacy_budget_spent") or 0.0
     return dg.MaterializeResult(
         metadata={
-            **frame_metadata(table),
-            "k": k,
-            "epsilon_per_release": privacy.epsilon,
+            # Published values only: the preview carries no id, and nothing per district.
+            **frame_metadata(table.select(PREVIEW_COLUMNS)),
+            "k": policy.k,
+            "n_min": policy.n_min,
+            "epsilon_per_draw": policy.epsilon,
+            "budget_per_district": policy.budget,
+            "max_margin_share": policy.max_margin_share,
             "years": dg.MetadataValue.json(per_year),
         },
         check_results=[
-            min_size_check(store, "private_cohort_benchmarks", "n", k, "private_cohort_benchmarks"),
+            min_size_check(
+                store, "private_cohort_benchmarks", "n", policy.n_min, "private_cohort_benchmarks"
+            ),
             min_size_check(
                 store,
                 "participant_private_benchmarks",
                 "n",
-                k,
+                policy.n_min,
                 "private_cohort_benchmarks",
                 MAPPING_CHECK,
+            ),
+            dg.AssetCheckResult(
+                asset_key="private_cohort_benchmarks",
+                check_name=MARGIN_CHECK,
+                passed=(wide := margin_violations(store, policy.max_margin_share)) == 0,
+                severity=dg.AssetCheckSeverity.ERROR,
+                metadata={"max_margin_share": policy.max_margin_share, "rows_over": wide},
+            ),
+            dg.AssetCheckResult(
+                asset_key="private_cohort_benchmarks",
+                check_name=BUDGET_CHECK,
+                passed=float(spent_max) <= policy.budget + 1e-9,
+                severity=dg.AssetCheckSeverity.ERROR,
+                metadata={
+                    "budget_per_district": policy.budget,
+                    "largest_spend": round(float(spent_max), 6),
+                },
             ),
         ],
     )

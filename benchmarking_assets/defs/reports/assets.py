@@ -98,13 +98,15 @@ def reports_multi_asset(
             )
         keep = [leaid for leaid in leaids if leaid in active]
         if keep:
+            policy = privacy.policy()
             done += generate(
                 store,
                 reports.reports_dir,
                 year,
                 keep,
-                privacy.min_cohort_size,
-                privacy.retention_days,
+                policy.k,
+                policy.retention_days,
+                budget_limit=policy.budget,
             )
     table = (
         pl.DataFrame([{k: v for k, v in d.items() if k not in ("paths", "_report")} for d in done])

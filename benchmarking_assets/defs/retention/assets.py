@@ -6,8 +6,6 @@
 * ``report_retention`` deletes generated reports (files, rows, insights) past their expiry.
 """
 
-from pathlib import Path
-
 import dagster as dg
 
 from benchmarking_assets.defs.resources import PrivacySettings, Warehouse
@@ -24,8 +22,9 @@ GROUP = "retention"
     description="Purges submissions older than DATA_RETENTION_DAYS or no longer consented to.",
 )
 def privacy_retention(warehouse: Warehouse, privacy: PrivacySettings) -> dg.MaterializeResult:
-    counts = purge_expired(warehouse.store(), privacy.retention_days, Path(privacy.inbox_dir))
-    return dg.MaterializeResult(metadata={**counts, "retention_days": privacy.retention_days})
+    days = privacy.policy().retention_days
+    counts = purge_expired(warehouse.store(), days, privacy.inbox())
+    return dg.MaterializeResult(metadata={**counts, "retention_days": days})
 
 
 @dg.asset(
@@ -35,5 +34,6 @@ def privacy_retention(warehouse: Warehouse, privacy: PrivacySettings) -> dg.Mate
     description="Deletes reports (files, rows, insights) older than DATA_RETENTION_DAYS.",
 )
 def report_retention(warehouse: Warehouse, privacy: PrivacySettings) -> dg.MaterializeResult:
-    counts = purge_expired_reports(warehouse.store(), privacy.retention_days)
-    return dg.MaterializeResult(metadata={**counts, "retention_days": privacy.retention_days})
+    days = privacy.policy().retention_days
+    counts = purge_expired_reports(warehouse.store(), days)
+    return dg.MaterializeResult(metadata={**counts, "retention_days": days})
