@@ -7,15 +7,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from benchmarking_assets.core.geography import STATES as ALL_STATES
 from benchmarking_assets.core.peer_groups import (
     KEY_COLUMNS,
+    REGION_BY_STATE,
     PeerCriteria,
     assign_cohorts,
-    contributor_cohorts,
     district_keys,
     frl_cut_points,
     ladder,
+    plan_private_groups,
+    private_ladder,
 )
+
+STATES_BY_CODE = {s.code: s.name for s in ALL_STATES}
 
 
 def _districts(rows: list[dict]) -> pl.DataFrame:
@@ -176,36 +181,101 @@ def test_assignment_is_a_partition_into_cohorts_of_at_least_k(keys: pl.DataFrame
         assert assigned.group_by("cohort_id").len()["len"].min() >= k
 
 
-def test_contributor_cohorts_pool_per_metric() -> None:
-    keys = _keys([(f"CA{i:05d}", "CA", "small") for i in range(6)])
-    contributions = pl.DataFrame(
-        {
-            "leaid": [f"CA{i:05d}" for i in range(6)] + ["CA00000", "CA00001", "XX00000"],
-            "metric": ["mastery_rate_pct"] * 6 + ["avg_session_minutes"] * 2 + ["mastery_rate_pct"],
-        }
-    )
-    out = contributor_cohorts(contributions, keys, 3, ladder())
-    # avg_session_minutes has 2 < 3 contributors: none placed; XX00000 has no district row
-    assert out["metric"].unique().to_list() == ["mastery_rate_pct"]
-    assert out.height == 6
+def _keys_of(rows: list[tuple[str, str, str, str]]) -> pl.DataFrame:
+    """(leaid, state, size band, locale) → a key frame (the other criteria fixed)."""
+    return pl.DataFrame(
+        [
+            {"leaid": leaid, "state_code": state, "region": REGION_BY_STATE[state],
+             "size_band": size, "locale": locale, "frl_band": "q1", "grade_span": "unified"}
+            for leaid, state, size, locale in rows
+        ]
+    )  # fmt: skip
+
+
+def test_private_ladder_widens_within_the_state_first() -> None:
+    names = [s.name for s in private_ladder()]
+    assert names == ["your peer criteria within the state", "state, size and locale",
+                     "state and size", "state", "census region", "national"]  # fmt: skip
+    assert private_ladder()[0].keys == ("state_code", "size_band", "locale", "frl_band",
+                                        "grade_span")  # fmt: skip
+    no_geo = private_ladder(PeerCriteria(geography=False))
+    assert [s.keys for s in no_geo] == [
+        ("size_band", "locale", "frl_band", "grade_span"), ("size_band", "locale"),
+        ("size_band",), (),
+    ]  # fmt: skip
+
+
+def test_private_groups_by_hand() -> None:
+    # CA: 18 small rural + 16 large city + 2 small city; OR: 12 small rural; NY: 8 small rural
+    rows = [(f"06{i:05d}", "CA", "small", "rural") for i in range(18)]
+    rows += [(f"06{i:05d}", "CA", "large", "city") for i in range(18, 34)]
+    rows += [(f"06{i:05d}", "CA", "small", "city") for i in range(34, 36)]
+    rows += [(f"41{i:05d}", "OR", "small", "rural") for i in range(12)]
+    rows += [(f"36{i:05d}", "NY", "small", "rural") for i in range(8)]
+    keys = _keys_of(rows)
+    contributors = keys.select("leaid").with_columns(metric=pl.lit("mastery_rate_pct"))
+    out = plan_private_groups(contributors, keys, 16, private_ladder())
+    groups = {
+        (r["group_label"], r["n"]) for r in out.select("group_label", "n").unique().to_dicts()
+    }
+    # CA small rural forms at P0; the 2 CA small-city left-overs take the large-city group
+    # back rather than leave their state (CA has 36 ≥ 16); OR + NY = 20 go nationwide.
+    assert groups == {
+        ("Participants in California: small, rural, FRL q1, unified districts", 18),
+        ("Participants in California except small, rural, FRL q1, unified districts", 18),
+        ("Participants nationwide except those in California", 20),
+    }
+    assert out.height == len(rows) and out["leaid"].is_unique().all()
+    # n_min 10: OR forms its own group; NY's 8 left-overs dissolve the coarsest group (CA's
+    # state-level remainder) into a national remainder instead of joining an unrelated group
+    out = plan_private_groups(contributors, keys, 10, private_ladder())
+    sizes = dict(out.select("group_id", "n").unique().iter_rows())
+    assert sizes == {
+        "P0:state_code=CA|size_band=small|locale=rural|frl_band=q1|grade_span=unified": 18,
+        "P0:state_code=OR|size_band=small|locale=rural|frl_band=q1|grade_span=unified": 12,
+        "P5:national": 26,
+    }
+    # fewer than n_min contributors in all: nothing
+    assert plan_private_groups(contributors.head(15), keys, 16, private_ladder()).height == 0
 
 
 @settings(max_examples=60, deadline=None)
 @given(
     keys=key_frames(),
     picks=st.lists(st.tuples(st.integers(0, 79), st.sampled_from(["m1", "m2"])), max_size=120),
-    k=st.integers(1, 12),
+    n_min=st.integers(2, 14),
 )
-def test_private_cohorts_reach_k_contributors_per_metric(
-    keys: pl.DataFrame, picks: list[tuple[int, str]], k: int
+def test_private_groups_are_disjoint_contain_their_members_and_say_so(
+    keys: pl.DataFrame, picks: list[tuple[int, str]], n_min: int
 ) -> None:
-    contributions = pl.DataFrame(
+    contributors = pl.DataFrame(
         [(f"{i:07d}", m) for i, m in picks],
         schema={"leaid": pl.String(), "metric": pl.String()},
         orient="row",
     ).unique()
-    out = contributor_cohorts(contributions, keys, k, ladder())
+    out = plan_private_groups(contributors, keys, n_min, private_ladder())
+    assert out.select("leaid", "metric").is_unique().all()  # one group per metric: disjoint
+    assert out.join(contributors, on=["leaid", "metric"], how="anti").height == 0
     if out.height:
-        assert out.group_by("metric", "cohort_id").len()["len"].min() >= k
-    assert out.select("leaid", "metric").is_unique().all()  # one cohort per metric
-    assert out.join(contributions, on=["leaid", "metric"], how="anti").height == 0
+        sizes = out.group_by("metric", "group_id").agg(pl.len(), pl.col("n").first())
+        assert (sizes["len"] == sizes["n"]).all() and sizes["n"].min() >= n_min
+    placed = contributors.join(keys, on="leaid", how="semi")
+    for (metric,), part in placed.group_by("metric"):
+        grouped = out.filter(pl.col("metric") == metric).height
+        # everyone is placed when the metric has n_min contributors; nobody otherwise
+        assert grouped == (part.height if part.height >= n_min else 0)
+    # a group is a ladder cell: each member has the group's key values (it contains them)
+    joined = out.join(keys, on="leaid")
+    for row in joined.iter_rows(named=True):
+        cell = dict(p.split("=") for p in row["group_id"].split(":", 1)[1].split("|")
+                    if "=" in p)  # fmt: skip
+        assert all(row[c] == v for c, v in cell.items())
+        state = STATES_BY_CODE.get(row["state_code"], "")
+        if row["group_label"].startswith("Participants in ") and "state_code" in cell:
+            assert row["group_label"].startswith(f"Participants in {state}")
+    # states that all reach n_min keep every contributor inside their own state
+    for (metric,), part in placed.join(keys, on="leaid").group_by("metric"):
+        counts = part.group_by("state_code").len()
+        if part.height >= n_min and counts["len"].min() >= n_min:
+            ids = out.filter(pl.col("metric") == metric)["group_id"].unique().to_list()
+            assert all("state_code=" in g for g in ids), ids

@@ -271,30 +271,6 @@ def assign_cohorts(
     return assigned.sort("leaid"), pl.DataFrame(schema={"leaid": pl.String()})
 
 
-def contributor_cohorts(
-    contributions: pl.DataFrame, keys: pl.DataFrame, k: int, steps: tuple[LadderStep, ...]
-) -> pl.DataFrame:
-    """Cohorts of the contributors of each private metric, pooled along the same ladder.
-
-    ``contributions``: ``leaid, metric`` (one row per contributor and metric); ``keys``: the
-    :func:`district_keys` of the year. Each metric's contributors are partitioned on their own
-    (:func:`assign_cohorts`), so every private cohort has ≥ k contributors *to that metric*;
-    contributors without a district row that year cannot be placed and are left out, as are
-    all contributors of a metric with fewer than k of them. Returns ``leaid, metric`` plus
-    :data:`ASSIGNMENT_SCHEMA`'s other columns.
-    """
-    parts: list[pl.DataFrame] = []
-    for metric in sorted(contributions["metric"].unique().to_list()):
-        members = contributions.filter(pl.col("metric") == metric).select("leaid").unique()
-        placed = keys.join(members, on="leaid", how="semi")
-        assigned, _ = assign_cohorts(placed, k, steps)
-        parts.append(assigned.with_columns(metric=pl.lit(metric, pl.String)))
-    schema = {"leaid": pl.String(), "metric": pl.String(), **ASSIGNMENT_SCHEMA}
-    if not parts:
-        return pl.DataFrame(schema=schema)
-    return pl.concat(parts).select(list(schema)).sort("metric", "leaid")
-
-
 # ----------------------------------------------------------------------------------------
 # Private groups: who a district's private values are compared with (docs/privacy.md §5).
 #
