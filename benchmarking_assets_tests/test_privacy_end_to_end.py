@@ -1,7 +1,12 @@
 """Through Dagster: inbox sensor → ingestion → cohorts → public and private benchmarks, then
 re-materialization (no fresh noise), withdrawal and retention, on SQLite and PostgreSQL."""
 
+import argparse
+import csv
+import io
+import math
 import os
+import subprocess
 import time
 from pathlib import Path
 
@@ -9,21 +14,29 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from benchmarking_assets.cli.participants import demo_participants
+from benchmarking_assets.cli.participants import demo_participants, run_participants
+from benchmarking_assets.core.reports.exports import report_path
 from benchmarking_assets.defs.automation.inbox_sensor import submissions_inbox_sensor
-from benchmarking_assets.defs.resources import Warehouse, build_privacy_settings
+from benchmarking_assets.defs.automation.sensors import participation_sensor
+from benchmarking_assets.defs.partitions import report_key
+from benchmarking_assets.defs.resources import ReportSettings, Warehouse, build_privacy_settings
 from benchmarking_assets.store import WarehouseStore, audit, participation
+from benchmarking_assets.store.reports import generate
 from benchmarking_assets.store.submissions import purge_expired
 from benchmarking_assets_tests.privacy_support import (
     PUBLISHED,
     YEAR_ASSETS,
     YEARS,
+    DrawCounter,
+    leaid_of,
     materialize,
     resources,
     seed_districts,
     set_privacy_env,
     small_cells,
+    write_submission,
 )
+from benchmarking_assets_tests.system_tools import require_executable
 
 PRIVATE_TABLES = ["benchmark_participants", "benchmark_metric_submissions",
                   "participant_private_benchmarks", "participant_percentiles",
@@ -185,3 +198,221 @@ def test_retention_purges_old_and_unconsented_submissions(sqlite_url: str, tmp_p
     assert counts == {"submissions_purged": 2, "quarantine_files_purged": 1}
     left = store.read_df("SELECT leaid, year FROM benchmark_metric_submissions")
     assert left.rows() == [("0100001", 2019)]
+
+
+# ----------------------------------------------------------------------------------------
+# Finding 3: a per-district budget; a release over it is refused and the last one kept.
+
+ENGAGEMENT = ("weekly_active_students_pct", "avg_session_minutes", "course_completion_pct")
+
+
+def test_release_over_budget_is_refused_and_the_last_one_kept(
+    store: WarehouseStore,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    seed_districts(store, per_state=12, states=("AL",))
+    inbox = tmp_path / "inbox"
+    # budget 3 = one release of the 3 engagement metrics at ε = 1; n_min = 10
+    set_privacy_env(monkeypatch, k=5, epsilon=1, share=0.25, budget=3, inbox=inbox)
+    res = resources(store)
+    members = [leaid_of(0, i) for i in range(10)]
+    for leaid in members:
+        participation.enroll(store, leaid, ["engagement"], actor="test")
+    rows = [(leaid, 2020, "engagement", m, 10.0 + 5 * i + j)
+            for i, leaid in enumerate(members) for j, m in enumerate(ENGAGEMENT)]  # fmt: skip
+    write_submission(inbox, "first.csv", rows)
+    materialize(res, ["benchmark_metric_submissions"])
+    materialize(res, YEAR_ASSETS, partition="2020")
+    query = "SELECT metric, dp_mean, draw_id, released_at FROM private_cohort_benchmarks "
+    before = store.read_df(query + "ORDER BY metric")
+    assert before.height == 3
+
+    e = members[4]
+    write_submission(inbox, "resend.csv", [(e, 2020, "engagement", m, 90.0) for m in ENGAGEMENT])
+    materialize(res, ["benchmark_metric_submissions"])
+    draws = DrawCounter(monkeypatch)
+    result = materialize(res, ["private_cohort_benchmarks"], partition="2020")
+    assert draws.calls == 0  # every new draw would take e (and all others) to 4 > 3
+    assert store.read_df(query + "ORDER BY metric").equals(before)  # the last release is kept
+    status = store.read_df("SELECT status, status_reason FROM private_cohort_benchmarks")
+    assert set(status["status"]) == {"stale"}
+    for reason in status["status_reason"]:
+        assert reason.startswith(f"not updated since {before['released_at'][0]}")
+        assert "2020 engagement privacy budget (ε 3)" in reason
+        assert not any(m in reason for m in members)  # no member is named
+    assert store.scalar("SELECT COUNT(*) FROM privacy_noise_ledger") == 3
+    spent = store.read_df("SELECT leaid, epsilon_spent, draws FROM privacy_budget_spent")
+    assert spent.height == 10 and set(spent["draws"]) == {3}
+    assert spent["epsilon_spent"].to_list() == [pytest.approx(3.0)] * 10
+    meta = result.asset_materializations_for_node("private_cohort_benchmarks")[0].metadata
+    assert meta["years"].value[0]["metrics_refused_for_budget"] == list(ENGAGEMENT)
+
+    # the participant sees it: in its report, and from the command line
+    generate(store, str(tmp_path / "reports"), 2020, [e], 5, 365, budget_limit=3.0)
+    csv_rows = list(csv.DictReader(io.StringIO(
+        report_path(tmp_path / "reports", e, 2020, "csv").read_text())))  # fmt: skip
+    got = {(r["section"], r["metric"], r["measure"]): r for r in csv_rows}
+    # OpenDP's privacy map charges ε·(1 − 1e-9) per draw: the scale carries a 1e-9 slack
+    used = float(got[("privacy_budget", "engagement", "epsilon_used")]["value"])
+    assert used == pytest.approx(3.0, abs=1e-8)
+    assert float(got[("privacy_budget", "engagement", "epsilon_budget")]["value"]) == 3.0
+    assert got[("private", ENGAGEMENT[0], "status")]["text"].startswith("not updated since")
+    args = argparse.Namespace(
+        database_url=store.url, actor="t", participants_command="budget", leaid=e, year=2020
+    )
+    assert run_participants(args) == 0
+    out = capsys.readouterr().out
+    assert "limit 3 (PRIVACY_BUDGET_PER_DISTRICT)" in out
+    assert "2020  engagement        3.00    0.00      3" in out
+
+
+# ----------------------------------------------------------------------------------------
+# Finding 5: after withdraw → the participation sensor's runs → retention, nothing of the
+# district remains anywhere but the audit log.
+
+
+def test_nothing_of_a_withdrawn_district_remains_after_the_sensor_path(
+    store: WarehouseStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed_districts(store)
+    inbox, reports_dir = tmp_path / "inbox", tmp_path / "reports"
+    set_privacy_env(monkeypatch, k=5, inbox=inbox)
+    res = {**resources(store), "reports": ReportSettings(reports_dir=str(reports_dir))}
+    demo_participants(store, YEARS, inbox)
+    instance = dg.DagsterInstance.ephemeral()
+    materialize(res, ["benchmark_metric_submissions"], instance=instance)
+    for year in YEARS:
+        materialize(res, YEAR_ASSETS, partition=str(year), instance=instance)
+    sensors = {"warehouse": res["warehouse"]}
+    with dg.build_sensor_context(instance=instance, resources=sensors) as ctx:
+        tick = participation_sensor(ctx)
+    for request in tick.dynamic_partitions_requests:
+        instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+    leaids = participation.list_participants(store)["leaid"].to_list()
+    x, y = leaids[0], leaids[1]
+    for leaid in (x, y):
+        materialize(res, ["benchmark_reports"], partition=report_key(leaid, 2020),
+                    instance=instance)  # fmt: skip
+    name = store.scalar("SELECT lea_name FROM district_data_history WHERE leaid = :l", {"l": x})
+    charges = store.read_df("SELECT draw_id FROM privacy_budget_charges WHERE leaid = :l", {"l": x})
+    its_draws = set(charges["draw_id"])
+    assert its_draws and list(reports_dir.glob(f"*/{x}/*"))
+    runs_before = {r.run_id for r in instance.get_runs()}
+
+    participation.withdraw(store, x, actor="test")
+    with dg.build_sensor_context(instance=instance, cursor=tick.cursor, resources=sensors) as ctx:
+        after = participation_sensor(ctx)
+    assert after.run_requests  # membership changed: cohorts recompute for the years
+    for request in after.dynamic_partitions_requests:
+        for key in request.partition_keys:
+            instance.delete_dynamic_partition(request.partitions_def_name, key)
+    for request in after.run_requests:
+        materialize(res, YEAR_ASSETS, partition=request.partition_key, instance=instance)
+    materialize(res, ["benchmark_reports"], partition=report_key(y, 2020), instance=instance)
+    materialize(res, ["privacy_retention", "report_retention"], instance=instance)
+
+    assert private_rows(store, x) == dict.fromkeys(PRIVATE_TABLES, 0)
+    assert store.scalar("SELECT COUNT(*) FROM privacy_budget_spent WHERE leaid = :l", {"l": x}) == 0
+    for table in ("private_cohort_benchmarks", "participant_private_benchmarks", "dp_noise_draws"):
+        assert not its_draws & set(store.read_df(f"SELECT draw_id FROM {table}")["draw_id"])
+    # no file names it or prints it
+    files = [p for p in reports_dir.rglob("*") if p.is_file()]
+    assert files and not [p for p in files if x in str(p)]
+    pdftotext = require_executable("pdftotext", apt_package="poppler-utils")
+    for path in files:
+        text = (
+            subprocess.run(
+                [pdftotext, str(path), "-"], capture_output=True, text=True, check=True
+            ).stdout
+            if path.suffix == ".pdf"
+            else path.read_bytes().decode("utf-8", "replace")
+        )
+        assert x not in text and name not in text, path
+    # nor does anything Dagster recorded after the withdrawal
+    later = [r for r in instance.get_runs() if r.run_id not in runs_before]
+    assert len(later) >= 4
+    for run in later:
+        logged = " ".join(repr(e) for e in instance.all_logs(run.run_id))
+        assert x not in logged and name not in logged, run.job_name
+    # the audit log keeps the history
+    actions = audit.read_log(store, x)["action"].to_list()
+    assert actions[0] == "participant.enroll" and "participant.withdraw" in actions
+
+
+# ----------------------------------------------------------------------------------------
+# Finding 7: the comparison a district reads contains it, stays in its state when its state
+# has enough contributors, is named truthfully with its n, and carries its margin.
+
+
+def test_private_comparisons_are_usable(
+    store: WarehouseStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed_districts(store)  # CA, OR, NY, TX
+    inbox, reports_dir = tmp_path / "inbox", tmp_path / "reports"
+    set_privacy_env(monkeypatch, inbox=inbox)  # the defaults: k 5, ε 1, share 0.15 → n_min 16
+    res = resources(store)
+    demo_participants(store, YEARS, inbox)  # 36 in CA, 24 elsewhere
+    materialize(res, ["benchmark_metric_submissions"])
+    materialize(res, YEAR_ASSETS, partition="2020")
+    rows = store.read_df(
+        "SELECT m.leaid, m.metric, m.draw_id, b.group_label, b.n, b.margin_90, b.noise_scale, "
+        "b.lower_bound, b.upper_bound, pc.state_code FROM participant_private_benchmarks m "
+        "JOIN private_cohort_benchmarks b ON b.year = m.year AND b.metric = m.metric "
+        "AND b.group_id = m.group_id JOIN peer_cohorts pc ON pc.leaid = m.leaid "
+        "AND pc.year = m.year WHERE m.year = 2020"
+    )
+    charged = set(store.read_df("SELECT draw_id, leaid FROM privacy_budget_charges").rows())
+    contributors = store.read_df(
+        "SELECT s.metric, pc.state_code, COUNT(*) AS n FROM benchmark_metric_submissions s "
+        "JOIN peer_cohorts pc ON pc.leaid = s.leaid AND pc.year = s.year WHERE s.year = 2020 "
+        "GROUP BY s.metric, pc.state_code"
+    )
+    per_state = {(m, s): n for m, s, n in contributors.rows()}
+    per_metric = contributors.group_by("metric").agg(pl.col("n").sum())
+    assert rows.height == int(per_metric["n"].sum())  # every contributor sees its group
+    names = {"CA": "California", "OR": "Oregon", "NY": "New York", "TX": "Texas"}
+    for r in rows.iter_rows(named=True):
+        assert (r["draw_id"], r["leaid"]) in charged  # the group contains the district
+        assert r["n"] >= 16
+        assert r["margin_90"] == pytest.approx(r["noise_scale"] * math.log(10), rel=1e-12)
+        assert r["margin_90"] <= 0.15 * (r["upper_bound"] - r["lower_bound"])
+        label, state = r["group_label"], names[r["state_code"]]
+        if label.startswith("Participants in "):
+            assert label.startswith(f"Participants in {state}")
+        else:
+            assert label.startswith("Participants nationwide")
+            assert f"those in {state}" not in label  # not in a group it is excluded from
+        rest = sum(n for (m, s), n in per_state.items() if m == r["metric"] and s != "CA")
+        if per_state[(r["metric"], r["state_code"])] >= 16 and rest >= 16:
+            assert label.startswith(f"Participants in {state}"), (r["metric"], label)
+    # engagement (all 60 share it): California's 36 and the 24 others, each with its margin
+    # engagement (all 60 share it): California's 36 stay in California (split by size where a
+    # size band alone reaches 16), the other 24 share one group that says it excludes them
+    groups = set(
+        rows.filter(pl.col("metric") == "weekly_active_students_pct")
+        .select("group_label", "n").rows()
+    )  # fmt: skip
+    in_ca = [(g, n) for g, n in groups if g.startswith("Participants in California")]
+    assert sum(n for _, n in in_ca) == 36
+    assert groups - set(in_ca) == {("Participants nationwide except those in California", 24)}
+
+    # the reports show each value with its margin and its group, and say what the margin is
+    ca = rows.filter(pl.col("state_code") == "CA")["leaid"][0]
+    other = rows.filter(pl.col("state_code") != "CA")["leaid"][0]
+    generate(store, str(reports_dir), 2020, [ca, other], 5, 365, budget_limit=9.0)
+    pdftotext = require_executable("pdftotext", apt_package="poppler-utils")
+    for leaid in (ca, other):
+        pdf = report_path(reports_dir, leaid, 2020, "pdf")
+        text = " ".join(subprocess.run([pdftotext, str(pdf), "-"], capture_output=True,
+                                       text=True, check=True).stdout.split())  # fmt: skip
+        mine = rows.filter(pl.col("leaid") == leaid)
+        assert "±" in text and "in 9 cases out of 10 the true peer mean" in text
+        for r in mine.iter_rows(named=True):
+            assert f"{r['group_label']} (n={r['n']})" in text
+        got = {(c["metric"], c["measure"]): c for c in csv.DictReader(io.StringIO(
+            report_path(reports_dir, leaid, 2020, "csv").read_text()))}  # fmt: skip
+        for r in mine.iter_rows(named=True):
+            assert float(got[(r["metric"], "peer_dp_margin_90")]["value"]) == r["margin_90"]
+            assert got[(r["metric"], "peer_group")]["text"] == r["group_label"]

@@ -22,7 +22,7 @@ import polars as pl
 from pydantic import Field
 
 from benchmarking_assets.core.suppression import cohort_statistics, percentile_ranks
-from benchmarking_assets.defs.metadata import frame_metadata
+from benchmarking_assets.defs.metadata import frame_metadata, markdown_table
 from benchmarking_assets.defs.partitions import YEAR_OF_STATE_YEAR, partition_years, year_partitions
 from benchmarking_assets.defs.resources import PrivacySettings, Warehouse
 from benchmarking_assets.store import participation
@@ -141,6 +141,9 @@ def peer_cohorts(
     return dg.MaterializeResult(
         metadata={
             **frame_metadata(out),
+            # No district ids in the preview: the event log outlives a participant's
+            # withdrawal, and the criteria say what a row looks like.
+            "preview": dg.MetadataValue.md(markdown_table(out.drop("leaid"), 5)),
             "k": k,
             "cohorts_by_ladder_step": dg.MetadataValue.json(summary.to_dicts()),
             "frl_cut_points_linear": dg.MetadataValue.json(cuts),
@@ -208,7 +211,11 @@ def participant_percentiles(
         frames.append(write_percentiles(store, year, ranks))
     out = pl.concat(frames)
     return dg.MaterializeResult(
-        metadata={**frame_metadata(out), "participants": participants.len()},
+        metadata={
+            **frame_metadata(out),
+            "preview": dg.MetadataValue.md(markdown_table(out.drop("leaid", "value"), 5)),
+            "participants": participants.len(),
+        },
         check_results=[
             min_size_check(
                 store, "participant_percentiles", "cohort_n", k, "participant_percentiles"
