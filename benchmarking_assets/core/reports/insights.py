@@ -169,6 +169,7 @@ class ImproverSplit:
     top_mean: float
     others_mean: float
     gap_sd: float
+    top: frozenset[str] = frozenset()  # the members behind top_mean (never published)
 
 
 def plan_improver_splits(
@@ -213,6 +214,7 @@ def plan_improver_splits(
                     info.name, c, top.height, others.height,
                     int(others[trend].null_count()), float(top[trend].mean()),  # type: ignore[arg-type]
                     float(top[c].mean()), float(others[c].mean()), gap,  # type: ignore[arg-type]
+                    frozenset(top["leaid"].to_list()),
                 )  # fmt: skip
         if best is not None and best.gap_sd >= 0.2:
             splits[info.name] = best
