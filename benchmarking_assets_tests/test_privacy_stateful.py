@@ -308,7 +308,7 @@ class PrivacyMachine(RuleBasedStateMachine):
 
 PrivacyMachine.TestCase.settings = settings(
     max_examples=15,
-    stateful_step_count=30,
+    stateful_step_count=40,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
