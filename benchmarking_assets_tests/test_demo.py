@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import itertools
 import os
 import subprocess
@@ -9,6 +11,7 @@ import sys
 from pathlib import Path
 
 import dagster as dg
+import polars as pl
 import pytest
 
 from benchmarking_assets.core.benchmarks import (
@@ -18,6 +21,7 @@ from benchmarking_assets.core.benchmarks import (
 )
 from benchmarking_assets.store import WarehouseStore
 from benchmarking_assets_tests.reference_sql import assert_frames_agree, sql_outputs
+from benchmarking_assets_tests.system_tools import require_executable
 
 REPO = Path(__file__).resolve().parents[1]
 SPEC_TABLES = {"district_data_history", "state_benchmarks", "district_benchmarks"}
@@ -81,6 +85,30 @@ def test_demo_builds_the_graph_and_records_runs_in_dagster_home(
     for path in reports["path"]:
         assert Path(path).is_file() and Path(path).stat().st_size > 0
         assert path in run.stdout
+    # Every private value is shown with its 90 % margin and the group it comes from (with n),
+    # exactly as published.
+    published = store.read_df(
+        "SELECT m.leaid, m.metric, b.dp_mean, b.margin_90, b.group_label, b.n "
+        "FROM participant_private_benchmarks m JOIN private_cohort_benchmarks b "
+        "ON b.year = m.year AND b.metric = m.metric AND b.group_id = m.group_id "
+        "WHERE m.year = 2021"
+    )
+    assert published.height > 0 and published["margin_90"].min() > 0
+    for path in reports.filter(pl.col("format") == "csv")["path"]:
+        rows = list(csv.DictReader(io.StringIO(Path(path).read_text(encoding="utf-8"))))
+        got = {(r["metric"], r["measure"]): r for r in rows if r["section"] == "private"}
+        leaid = rows[0]["leaid"]
+        for r in published.filter(pl.col("leaid") == leaid).iter_rows(named=True):
+            assert float(got[(r["metric"], "peer_dp_mean")]["value"]) == r["dp_mean"]
+            assert float(got[(r["metric"], "peer_dp_margin_90")]["value"]) == r["margin_90"]
+            assert got[(r["metric"], "peer_group")]["text"] == r["group_label"]
+    first = published.row(0, named=True)
+    pdf = reports.filter((pl.col("leaid") == first["leaid"]) & (pl.col("format") == "pdf"))
+    pdftotext = require_executable("pdftotext", apt_package="poppler-utils")
+    text = " ".join(subprocess.run([pdftotext, pdf["path"][0], "-"], capture_output=True,
+                                   text=True, check=True).stdout.split())  # fmt: skip
+    assert f"{first['group_label']} (n={first['n']})" in text and "±" in text
+    assert "in 9 cases out of 10 the true peer mean" in text
 
     # The runs went to the default DAGSTER_HOME, where the UI will find them.
     home = tmp_path / "data" / "dagster_home"

@@ -416,3 +416,58 @@ def test_private_comparisons_are_usable(
         for r in mine.iter_rows(named=True):
             assert float(got[(r["metric"], "peer_dp_margin_90")]["value"]) == r["margin_90"]
             assert got[(r["metric"], "peer_group")]["text"] == r["group_label"]
+
+
+def test_the_worked_example_of_docs_privacy(
+    store: WarehouseStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/privacy.md §7, run for run: 20 districts of one state share engagement; the
+    defaults (ε 1 per draw, budget 9, n_min 16); D's 2020 engagement spend and the ledger."""
+    seed_districts(store, per_state=20, states=("AL",))
+    inbox = tmp_path / "inbox"
+    set_privacy_env(monkeypatch, inbox=inbox)
+    res = resources(store)
+    members = [leaid_of(0, i) for i in range(20)]
+    d, e, f, g = members[0], members[1], members[2], members[3]
+    for leaid in members:
+        participation.enroll(store, leaid, ["engagement"], actor="test")
+    values = {(m, metric): 20.0 + i + j for i, m in enumerate(members)
+              for j, metric in enumerate(ENGAGEMENT)}  # fmt: skip
+
+    def send(name: str, changes: dict[tuple[str, str], float]) -> None:
+        values.update(changes)
+        rows = [(m, 2020, "engagement", metric, v) for (m, metric), v in changes.items()]
+        write_submission(inbox, name, rows)
+        materialize(res, ["benchmark_metric_submissions"])
+
+    def run() -> tuple[int, float, int]:
+        materialize(res, ["private_cohort_benchmarks"], partition="2020")
+        ledger = store.scalar("SELECT COUNT(*) FROM privacy_noise_ledger")
+        spent = store.scalar(
+            "SELECT epsilon_spent FROM privacy_budget_spent WHERE leaid = :l", {"l": d}
+        )
+        return ledger, round(spent, 6), store.scalar("SELECT COUNT(*) FROM dp_noise_draws")
+
+    send("all.csv", dict(values))
+    materialize(res, ["peer_cohorts"], partition="2020")
+    weekly = "weekly_active_students_pct"
+    assert run() == (3, 3.0, 3)  # run 1: first release, 3 draws
+    assert run() == (3, 3.0, 3)  # run 2: nothing changed
+    first = store.scalar("SELECT dp_mean FROM private_cohort_benchmarks WHERE metric = :m",
+                         {"m": weekly})  # fmt: skip
+    send("e1.csv", {(e, weekly): 90.0})
+    assert run() == (4, 4.0, 4)  # run 3: E corrects weekly a → b
+    send("e2.csv", {(e, weekly): 20.0 + 1})
+    assert run() == (4, 4.0, 4)  # run 4: E reverts b → a: run 1's draw comes back
+    assert store.scalar("SELECT dp_mean FROM private_cohort_benchmarks WHERE metric = :m",
+                        {"m": weekly}) == first  # fmt: skip
+    participation.withdraw(store, f, actor="test")  # deletes the 4 stored draws holding F
+    assert store.scalar("SELECT COUNT(*) FROM dp_noise_draws") == 0
+    assert run() == (7, 7.0, 3)  # run 5: F withdrew: 3 new draws, n = 19
+    send("g.csv", {(g, m): 80.0 for m in ENGAGEMENT})
+    assert run() == (9, 9.0, 5)  # run 6: G resends all three; the third is refused
+    status = dict(store.read_df("SELECT metric, status FROM private_cohort_benchmarks").rows())
+    assert status == {"weekly_active_students_pct": "current", "avg_session_minutes": "current",
+                      "course_completion_pct": "stale"}  # fmt: skip
+    assert store.read_df("SELECT n FROM privacy_noise_ledger ORDER BY drawn_at, draw_id")[
+        "n"].to_list() == [20] * 4 + [19] * 5  # fmt: skip

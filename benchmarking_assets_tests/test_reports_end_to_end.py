@@ -301,7 +301,11 @@ def test_withdrawn_district_has_no_report(world: dict) -> None:
     files = paths(store, leaid)
     assert files
     participation.withdraw(store, leaid, actor="test")
-    # a run already requested for its partition deletes instead of generating
+    # the withdrawal itself deletes its report files and rows (they print its values) …
+    assert not any(p.exists() for p in files.values())
+    withdrawal = audit.read_log(store, leaid).filter(pl.col("action") == "participant.withdraw")
+    assert '"report_files_deleted": 3' in withdrawal["details"][0]
+    # … and a run already requested for its partition generates nothing
     run(dg.materialize(assets_of(groups=["reports"]), resources=res, instance=instance,
                        partition_key=report_key(leaid, YEAR)))  # fmt: skip
     assert not any(p.exists() for p in files.values())
@@ -309,7 +313,6 @@ def test_withdrawn_district_has_no_report(world: dict) -> None:
     assert (
         store.scalar("SELECT COUNT(*) FROM benchmark_insights WHERE leaid = :l", {"l": leaid}) == 0
     )
-    assert "report.delete_withdrawn" in audit.read_log(store, leaid)["action"].to_list()
     added, removed = sync_participant_partitions(instance, store)
     assert (added, removed) == ([], [leaid])
     assert leaid not in instance.get_dynamic_partitions("participants")
