@@ -470,7 +470,7 @@ def private_section(report: ReportData) -> list:
                     pdf_text(p.comparison),
                 ]
             )  # fmt: skip
-        table = Table(rows, colWidths=[120, 58, 118, 170, 64], repeatRows=1, hAlign="LEFT")
+        table = Table(rows, colWidths=[118, 58, 116, 164, 64], repeatRows=1, hAlign="LEFT")
         table.setStyle(
             TableStyle(
                 [
