@@ -41,9 +41,7 @@ range tells a reader nothing."""
 RETENTION_DAYS_FLOOR = 1
 RETENTION_DAYS_CEILING = 3_650
 """``DATA_RETENTION_DAYS`` above ten years is a typo guard."""
-LARGEST_CATEGORY = max(
-    sum(1 for m in PRIVATE_METRICS if m.category == c) for c in CATEGORIES
-)
+LARGEST_CATEGORY = max(sum(1 for m in PRIVATE_METRICS if m.category == c) for c in CATEGORIES)
 """Metrics in the largest data category: the budget must allow one release of each."""
 
 # --- defaults ----------------------------------------------------------------------------
