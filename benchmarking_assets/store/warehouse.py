@@ -21,7 +21,6 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +31,6 @@ from sqlalchemy.engine import Connection, Engine
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SQLITE_BATCH_ROWS = 5_000
 _PG_MIGRATION_LOCK = 7_461_203  # arbitrary, constant advisory-lock id for migrations
-# The top-level sql/ folder, packaged under this name (pyproject.toml, package-dir).
-MIGRATIONS_PACKAGE = "benchmarking_assets.store.migrations"
 
 _engines: dict[str, Engine] = {}
 _engines_lock = threading.Lock()
@@ -44,17 +41,15 @@ class WarehouseError(RuntimeError):
 
 
 def sql_dir() -> Path:
-    """Folder of the versioned DDL: ``BENCHMARKING_SQL_DIR``, else the migrations shipped in the
-    package (a wheel install), else the repository's top-level ``sql/`` (an editable install).
+    """Folder of the versioned DDL: ``BENCHMARKING_SQL_DIR``, else the migrations shipped beside
+    this module (a wheel install: ``pyproject.toml`` packages the top-level ``sql/`` as
+    ``store/migrations``), else the checkout's ``sql/`` (an editable install).
     """
     override = os.environ.get("BENCHMARKING_SQL_DIR")
     if override:
         return Path(override)
-    try:
-        packaged = Path(str(files(MIGRATIONS_PACKAGE)))
-    except ModuleNotFoundError:  # editable install: the package maps onto the source tree
-        packaged = None
-    if packaged is not None and any(packaged.glob("*.sql")):
+    packaged = Path(__file__).resolve().parent / "migrations"
+    if any(packaged.glob("*.sql")):
         return packaged
     return Path(__file__).resolve().parents[2] / "sql"
 
