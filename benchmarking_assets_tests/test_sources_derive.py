@@ -1,6 +1,6 @@
-"""SPEC §2.1 derivations: ``parse_rows`` on hand-made rows, then a whole state-year served by
-a real HTTP server (``fake_api.FakeApi``) and compared, column by column, with values worked
-out by hand in the comments."""
+"""Raw-column derivations (docs/data.md): ``parse_rows`` on hand-made rows, then a whole state-
+year served by a real HTTP server (``fake_api.FakeApi``) and compared, column by column, with
+values worked out by hand in the comments."""
 
 from __future__ import annotations
 

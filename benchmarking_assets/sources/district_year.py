@@ -1,13 +1,13 @@
 """Fetch every endpoint of one state and year and derive one ``district_data_history`` frame.
 
-The derivations are SPEC §2.1, in one place, so the API and the offline sample go through the
-same code. The district set is the district directory's: a district that another endpoint
-mentions but the directory does not is set aside with a reason, never added half-empty.
+The derivations of docs/data.md live here, in one place, so the API and the offline sample go
+through the same code. The district set is the district directory's: a district that another
+endpoint mentions but the directory does not is set aside with a reason, never added half-
+empty.
 
 An endpoint that does not cover the year (finance after 2020, CRDC in odd years, ...) is not
-asked at all; its columns are NULL without a code, because "no collection that year" is not
-one of the API's -1/-2/-3 codes.
-"""
+asked at all; its columns are NULL without a code, because "no collection that year" is not one
+of the API's -1/-2/-3 codes."""
 
 from __future__ import annotations
 
@@ -153,7 +153,8 @@ def fetch_district_year(
 def derive_district_year(
     fetched: dict[str, FetchResult], state_code: str, year: int, *, source: str
 ) -> RawDistrictYear:
-    """SPEC §2.1 derivations from the fetched rows of each endpoint (keyed by endpoint key).
+    """The raw-column derivations (docs/data.md) from the fetched rows of each endpoint (keyed
+    by endpoint key).
 
     Built as one lazy Polars plan and collected once: a state-year is small, so the fixed cost
     per query, not the row count, is what a national run of 612 state-years pays for.
