@@ -25,7 +25,7 @@ from benchmarking_assets_tests.definitions_support import code_location
 from benchmarking_assets_tests.system_tools import require_executable
 
 BACKFILL_KEYS = ["HI|2015", "DE|2015", "RI|2015"]
-GROUPS = ("raw", "benchmarks", "cohorts", "reports")
+GROUPS = ("raw", "benchmarks", "privacy", "reports", "retention")
 ASSET_NODES = """
 { assetNodes { assetKey { path } groupName isPartitioned
                partitionKeysByDimension { name partitionKeys } } }"""
