@@ -12,7 +12,8 @@ import functools
 import os
 import shutil
 import subprocess
-import sys
+import time
+import warnings
 
 import pytest
 
@@ -53,8 +54,7 @@ def _which(names: tuple[str, ...]) -> str | None:
 @functools.cache
 def _apt_install(apt_package: str) -> str:
     """``apt-get update`` then ``install``, once per session; the combined output."""
-    # Shown live (pytest captures the test's own output): an install takes a minute or two.
-    print(f"\n[tests] {apt_package} is missing: installing it with apt-get", file=sys.__stderr__)
+    started = time.monotonic()
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     lock = f"-oDPkg::Lock::Timeout={APT_LOCK_WAIT_SECONDS}"
     output = []
@@ -80,4 +80,10 @@ def _apt_install(apt_package: str) -> str:
                 f"{output[-1][-3000:]}\nrun `{install_command(apt_package)}` by hand",
                 pytrace=False,
             )
+    # In the run's warnings summary: the machine was changed, and how long it took.
+    warnings.warn(
+        f"{apt_package} was missing: installed the Debian package with apt-get "
+        f"({time.monotonic() - started:.0f} s)",
+        stacklevel=2,
+    )
     return "".join(output)

@@ -58,7 +58,9 @@ def test_root_installs_the_package_then_finds_the_program(
     monkeypatch.setattr(system_tools.os, "geteuid", lambda: 0)
     program = shim / "fakeprog"
     log = _fake_apt(shim, install=f"printf '#!/bin/sh\\n' > {program}; /bin/chmod +x {program}")
-    assert system_tools.require_debian_program("fakeprog", apt_package="fake-pkg") == str(program)
+    with pytest.warns(UserWarning, match=r"fake-pkg was missing: installed the Debian package"):
+        found = system_tools.require_debian_program("fakeprog", apt_package="fake-pkg")
+    assert found == str(program)
     calls = log.read_text().splitlines()
     lock = f"-oDPkg::Lock::Timeout={system_tools.APT_LOCK_WAIT_SECONDS}"
     assert calls == [f"{lock} update -q", f"{lock} install -y -q fake-pkg"]
@@ -85,7 +87,7 @@ def test_installed_but_not_on_path_names_the_path(
 ) -> None:
     monkeypatch.setattr(system_tools.os, "geteuid", lambda: 0)
     _fake_apt(shim, install="echo 'Setting up fake-pkg' ; exit 0")
-    with pytest.raises(pytest.fail.Exception) as failure:
+    with pytest.raises(pytest.fail.Exception) as failure, pytest.warns(UserWarning):
         system_tools.require_debian_program("fakeprog", apt_package="fake-pkg")
     message = str(failure.value)
     assert f"did not provide fakeprog on PATH ({shim})" in message
