@@ -19,6 +19,7 @@ aggregates that already passed the privacy rules — nothing else:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -347,6 +348,19 @@ def _cohort_of(row: dict) -> Cohort:
     )
 
 
+def fmt(value: float | None, info: Metric | None = None, signed: bool = False) -> str:
+    """A value as a superintendent reads it: ``$12,345``, ``45.2%``, ``18.3``; with ``signed``
+    a difference: ``+$1,200``, ``−2.1 pts`` (points for percentages)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    unit = info.unit if info is not None else ""
+    body = f"${abs(value):,.0f}" if unit == "$" else f"{abs(value):,.1f}"
+    if unit == "%":
+        body += " pts" if signed else "%"
+    sign = "−" if value < 0 and round(abs(value), 1) > 0 else "+" if signed and value > 0 else ""
+    return sign + body
+
+
 def grade_text(low: int | None, high: int | None) -> str:
     """``PK–12``, ``K–8``, ``9–12`` (−1 = pre-kindergarten, 0 = kindergarten)."""
     if low is None or high is None:
@@ -530,6 +544,13 @@ def _metric_row(
         elif history is not None:
             reason = _missing_reason(
                 info, y, history, codes if codes is not None else pl.DataFrame()
+            )
+        older = own.filter(pl.col(m).is_not_null()).sort("year")
+        if older.height:
+            last = older.row(-1, named=True)
+            reason = (reason + "; " if reason else "") + (
+                f"the newest value, {fmt(last[m], info)} in {last['year']}, is older than "
+                f"the report's window ({frames.year - MAX_LAG}–{frames.year})"
             )
     st = _one(frames.states.filter((pl.col("state_code") == state) & (pl.col("year") == y)))
     us = _one(frames.states.filter((pl.col("state_code") == "US") & (pl.col("year") == y)))

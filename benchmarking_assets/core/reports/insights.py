@@ -39,7 +39,7 @@ from typing import Any
 import polars as pl
 
 from benchmarking_assets.core.catalog import PUBLIC_BY_NAME, Metric
-from benchmarking_assets.core.reports.content import TREND_COLUMN, MetricRow, ReportData
+from benchmarking_assets.core.reports.content import TREND_COLUMN, MetricRow, ReportData, fmt
 
 Tone = str  # "better" | "worse" | "neutral"
 
@@ -75,19 +75,6 @@ class Insight:
     detail: str
     numbers: dict[str, Any] = field(default_factory=dict)
     tone: Tone = "neutral"  # better or worse for students (catalog direction), else neutral
-
-
-def fmt(value: float | None, info: Metric | None = None, signed: bool = False) -> str:
-    """A value as a superintendent reads it: ``$12,345``, ``45.2%``, ``18.3``; with ``signed``
-    a difference: ``+$1,200``, ``−2.1 pts`` (points for percentages)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    unit = info.unit if info is not None else ""
-    body = f"${abs(value):,.0f}" if unit == "$" else f"{abs(value):,.1f}"
-    if unit == "%":
-        body += " pts" if signed else "%"
-    sign = "−" if value < 0 and round(abs(value), 1) > 0 else "+" if signed and value > 0 else ""
-    return sign + body
 
 
 def change_text(value: float | None, info: Metric) -> str:
@@ -319,12 +306,17 @@ def _fit(row: MetricRow, trends: pl.DataFrame, year: int) -> dict[str, Any] | No
         return None
     if info.unit == "%":
         p |= {k: min(100.0, max(0.0, p[k])) for k in ("point", "lower", "upper")}
+    low, high = values.index(min(values)), values.index(max(values))
     return p | {
         "projected_year": target,
         "first_year": years[0],
         "first_value": values[0],
         "last_year": years[-1],
         "last_value": values[-1],
+        "lowest_year": years[low],
+        "lowest_value": values[low],
+        "highest_year": years[high],
+        "highest_value": values[high],
     }
 
 
@@ -366,6 +358,8 @@ def metric_story(row: MetricRow, trends: pl.DataFrame, year: int) -> MetricStory
     if row.trend_3yr is not None and info.trend is not None:
         span = f" from {row.change_years[0]} to {row.change_years[1]}" if row.change_years else ""
         change = f"{change_text(row.trend_3yr, info)}{span}"
+        if info.trend.kind == "latest_two_observations":
+            change += " (its latest two surveys)"
         if info.direction != "neutral":
             material = abs(row.trend_3yr) >= MATERIAL[info.trend.unit]
             moving = (
@@ -377,9 +371,8 @@ def metric_story(row: MetricRow, trends: pl.DataFrame, year: int) -> MetricStory
             )
             change += f", {moving}" if material else ", little change"
     p = _fit(row, trends, year)
-    disagreement = (
-        _disagreement(row, p) if p is not None and moving not in ("", "little change") else ""
-    )
+    material = moving not in ("", "little change")
+    disagreement = _disagreement(row, p, trends) if p is not None and material else ""
     short = {
         "better than the peer median": "better than peers",
         "worse than the peer median": "worse than peers",
@@ -393,36 +386,37 @@ def metric_story(row: MetricRow, trends: pl.DataFrame, year: int) -> MetricStory
     return MetricStory(info.name, position, change, p, disagreement, verdict, tone)
 
 
-def _disagreement(row: MetricRow, p: dict[str, Any]) -> str:
+def per_year(value: float, unit: str) -> str:
+    """A slope: ``+0.5 pts a year``, never ``-0.0``."""
+    text = f"{value:+.1f}"
+    return f"{'0.0' if text in ('+0.0', '-0.0') else text}{unit} a year"
+
+
+def _disagreement(row: MetricRow, p: dict[str, Any], trends: pl.DataFrame | None = None) -> str:
     """Why a material 3-year change and the projection point different ways, or ""."""
     info, change = row.info, row.trend_3yr
     if change is None or info.trend is None:
         return ""
-    unit = info.trend.suffix(info.unit)
     ahead = p["point"] - p["last_value"]
     if abs(ahead) < MATERIAL[info.trend.unit] / 2 or (ahead > 0) == (change > 0):
         return ""
     since = row.change_years[0] if row.change_years else p["last_year"] - 3
-    head = (
-        f"The 3-year change and the projection point different ways: the change compares "
-        f"{since} with {p['last_year']} only, while the projection follows the straight line "
-        f"through all {p['points']} values from {p['first_year']}"
+    before = _district_value(trends, info.name, since)
+    was = f" ({fmt(before, info)})" if before is not None else ""
+    text = (
+        f"The 3-year change and the projection point different ways. The change compares "
+        f"{since}{was} with {p['last_year']} ({fmt(p['last_value'], info)}) only; the "
+        f"projection follows the straight line fitted through all {p['points']} values from "
+        f"{p['first_year']} to {p['last_year']} (lowest {fmt(p['lowest_value'], info)} in "
+        f"{p['lowest_year']}, highest {fmt(p['highest_value'], info)} in {p['highest_year']}), "
+        f"which moves {per_year(p['slope'], info.trend.suffix(info.unit))}"
     )
-    if (p["slope"] > 0) != (change > 0):
-        earlier = "higher" if p["slope"] < 0 else "lower"
-        return (
-            f"{head}, when values were {earlier} ({p['first_year']}: "
-            f"{fmt(p['first_value'], info)}), so the line slopes "
-            f"{'down' if p['slope'] < 0 else 'up'} ({p['slope']:+.1f}{unit} a year). The change "
-            "is the recent direction, the line the longer one."
+    if (p["slope"] > 0) == (change > 0):  # same slope sign: the newest value is off the line
+        text += (
+            f" and passes {'below' if ahead < 0 else 'above'} the newest value, so the "
+            f"projected {p['projected_year']} value is {'lower' if ahead < 0 else 'higher'}"
         )
-    side = "above" if ahead < 0 else "below"
-    return (
-        f"{head}; that line moves only {p['slope']:+.1f}{unit} a year and the newest value "
-        f"({p['last_year']}: {fmt(p['last_value'], info)}) lies {side} it, so the projected "
-        f"{p['projected_year']} value is {'below' if ahead < 0 else 'above'} the newest one. "
-        "The change is the recent direction, the line the longer one."
-    )
+    return text + ". The change is the recent direction, the line the longer one."
 
 
 def _projection(
@@ -438,7 +432,7 @@ def _projection(
     detail = (
         f"Projection, not a forecast of policy effects: if {info.label.lower()} follows the "
         f"straight line through its {p['points']} yearly values from {p['first_year']} to "
-        f"{p['last_year']} ({p['slope']:+.1f}{unit} a year), {target} would be about "
+        f"{p['last_year']} ({per_year(p['slope'], unit)}), {target} would be about "
         f"{fmt(p['point'], info)} (80% prediction interval {fmt(p['lower'], info)} to "
         f"{fmt(p['upper'], info)})"
         + (

@@ -81,6 +81,12 @@ SERIES = (
     ("state", "State average", GREEN),
     ("nation", "Nation", GREY),
 )
+ROW_LABELS = {
+    "district": "Your district",
+    "peer median": "Peer median",
+    "state": "State average",
+    "nation": "Nation",
+}
 SYMBOL = {
     "district": "FilledCircle",
     "peer median": "FilledDiamond",
@@ -225,7 +231,7 @@ def comparison_chart(m: MetricRow, width: float = 250, height: float = 118) -> D
                 strokeWidth=0,
             )
         )
-    labels = dict((k, lab) for k, lab, _ in SERIES)
+    labels = ROW_LABELS
     color = {k: c for k, _, c in SERIES}
     row_gap = (top - axis_y) / len(points)
     for i, (kind, value) in enumerate(points):
@@ -408,7 +414,7 @@ SUMMARY_HEAD = (
     "Among the state's districts",
     "3-year change",
 )
-SUMMARY_WIDTHS = (90, 28, 40, 40, 38, 40, 66, 32, 42, 48, 61)
+SUMMARY_WIDTHS = (88, 28, 40, 38, 38, 44, 68, 30, 40, 48, 63)
 WRAPPED = (9, 10)  # columns whose text may wrap (as paragraphs)
 
 
