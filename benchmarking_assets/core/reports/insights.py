@@ -382,6 +382,8 @@ def metric_story(row: MetricRow, trends: pl.DataFrame, year: int) -> MetricStory
         short = "context only"
     elif row.value is None:
         short = "no value"
+    elif not short:
+        short = "no peer comparison"
     verdict = "; ".join(x for x in (short, moving) if x)
     return MetricStory(info.name, position, change, p, disagreement, verdict, tone)
 

@@ -599,8 +599,9 @@ def peer_list(report: ReportData) -> list:
         Spacer(1, 4),
     ]
     shown = report.peer_districts[:PEERS_LISTED]
-    half = -(-len(shown) // 2)
-    left, right = shown[:half], shown[half:]
+    # Alphabetical across, then down: each table row holds two districts, so the order stays
+    # right when the table continues on the next page.
+    pairs = [shown[i : i + 2] for i in range(0, len(shown), 2)]
 
     def row_of(d: PeerDistrict | None) -> list:
         if d is None:
@@ -612,8 +613,8 @@ def peer_list(report: ReportData) -> list:
 
     head = ["District", "State", "Enrollment"]
     rows = [[*head, "", *head]]
-    for i in range(half):
-        rows.append([*row_of(left[i]), "", *row_of(right[i] if i < len(right) else None)])
+    for pair in pairs:
+        rows.append([*row_of(pair[0]), "", *row_of(pair[1] if len(pair) > 1 else None)])
     gap = 10
     column = (WIDTH - gap) / 2
     table = Table(
