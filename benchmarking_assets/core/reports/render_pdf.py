@@ -532,10 +532,13 @@ def first_page(report: ReportData) -> list:
     findings = [insight_paragraph(i) for i in report.insights if i.kind != "projection"][:5]
     if not findings:
         findings = [para("No material gaps, strengths or trends.")]
-    while len(findings) > 2 and _height(head + findings) > FRAME_HEIGHT:
+    # Measured once each (wrapping is most of the cost): the head, then every finding.
+    used, sizes = _height(head), [_height([f]) for f in findings]
+    while len(findings) > 2 and used + sum(sizes) > FRAME_HEIGHT:
         findings.pop()
+        sizes.pop()
     story = head + findings
-    if _height(story) > FRAME_HEIGHT:
+    if used + sum(sizes) > FRAME_HEIGHT:
         return [KeepInFrame(FRAME_WIDTH, FRAME_HEIGHT, story, mode="shrink")]
     return story
 
