@@ -38,10 +38,10 @@ What it writes, and where (set the variable to change it):
 source is EDUCATION_DATA_SOURCE: "sample" (default, offline) or "api" (the live Education
 Data Portal). Running it again recomputes the same partitions in place.
 
-How long it takes: with the offline sample about 65 seconds for all 51 states x 2010-2021
-on two cores, under a minute for a few states (e.g. --states CA,TX,NY --years 2014-2021:
-about 50 seconds). With EDUCATION_DATA_SOURCE=api it is bound by the API: expect many
-minutes for the whole country. It prints each stage as it goes and ends with the paths of
+How long it takes, on an otherwise idle two-core machine with the offline sample: about 65
+seconds for all 51 states x 2010-2021, about a minute for a few states (--states CA,TX,NY
+--years 2014-2021: 50-60 seconds); a busy machine takes longer. With
+EDUCATION_DATA_SOURCE=api it is bound by the API: expect many minutes for the whole country. It prints each stage as it goes and ends with the paths of
 the warehouse and of every report.
 
 Examples:
