@@ -71,13 +71,13 @@ def test_demo_builds_the_graph_and_records_runs_in_dagster_home(
         assert_frames_agree(stored[1], recomputed[1], ["leaid"])
         assert_frames_agree(stored[2], recomputed[2], ["leaid", "metric"])
 
-    # Reports: a PDF, an XLSX and a CSV per sample participant for the newest year, on disk,
-    # and their paths printed.
+    # Reports: a PDF, an XLSX, a long and a wide CSV per sample participant for the newest
+    # year, on disk, and their paths printed.
     reports = store.read_df("SELECT leaid, year, format, path FROM benchmark_reports")
     participants = store.scalar("SELECT COUNT(*) FROM benchmark_participants")
     assert participants > 0
-    assert sorted(set(reports["format"])) == ["csv", "pdf", "xlsx"]
-    assert reports.height == 3 * participants and set(reports["year"]) == {2021}
+    assert sorted(set(reports["format"])) == ["csv", "csv_wide", "pdf", "xlsx"]
+    assert reports.height == 4 * participants and set(reports["year"]) == {2021}
     for path in reports["path"]:
         assert Path(path).is_file() and Path(path).stat().st_size > 0
         assert path in run.stdout

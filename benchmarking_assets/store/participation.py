@@ -61,6 +61,20 @@ def list_participants(store: WarehouseStore) -> pl.DataFrame:
     return store.read_table("benchmark_participants", PARTICIPANT_SCHEMA, order_by=("leaid",))
 
 
+def participant_directory(store: WarehouseStore) -> pl.DataFrame:
+    """The registry with each district's name and state from its newest year of
+    ``district_data_history`` (for listings), ordered by leaid."""
+    schema = {**PARTICIPANT_SCHEMA, "lea_name": pl.String(), "state_code": pl.String()}
+    shares = ", ".join(f"p.shares_{c}" for c in CATEGORIES)
+    return store.read_df(
+        f"SELECT p.leaid, {shares}, p.enrolled_at, p.updated_at, h.lea_name, h.state_code "
+        "FROM benchmark_participants p LEFT JOIN district_data_history h ON h.leaid = p.leaid "
+        "AND h.year = (SELECT MAX(year) FROM district_data_history x WHERE x.leaid = p.leaid) "
+        "ORDER BY p.leaid",
+        schema=schema,
+    )
+
+
 def active_shares(store: WarehouseStore) -> dict[str, frozenset[str]]:
     return {r["leaid"]: shares_of(r) for r in list_participants(store).iter_rows(named=True)}
 

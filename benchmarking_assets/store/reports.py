@@ -2,7 +2,7 @@
 of files and rows, their deletion, and the retention purge (no Dagster).
 
 :func:`generate` builds each district's report (:mod:`benchmarking_assets.core.reports`),
-renders PDF, XLSX and CSV under ``{reports_dir}/{year}/{leaid}/``, and writes
+renders PDF, XLSX and the long and wide CSV under ``{reports_dir}/{year}/{leaid}/``, and writes
 ``benchmark_insights``, ``benchmark_reports`` and one audit entry per generation and per exported
 file in one transaction. :func:`delete_report_writes` removes a district's files and returns the
 row deletes (with their audit entries) to run; :func:`purge_expired_reports` applies
@@ -24,6 +24,7 @@ import polars as pl
 
 from benchmarking_assets.core.catalog import CATEGORIES
 from benchmarking_assets.core.reports.content import (
+    MAX_LAG,
     NAMES,
     STATE_COLUMN,
     TREND_COLUMN,
@@ -31,7 +32,7 @@ from benchmarking_assets.core.reports.content import (
     ReportFrames,
     build_report,
 )
-from benchmarking_assets.core.reports.exports import render_csv, report_path
+from benchmarking_assets.core.reports.exports import render_csv, render_csv_wide, report_path
 from benchmarking_assets.core.reports.insights import derive_insights
 from benchmarking_assets.core.reports.render_pdf import render_pdf
 from benchmarking_assets.core.reports.render_xlsx import render_xlsx
@@ -81,11 +82,21 @@ def read_frames(store: WarehouseStore, year: int, leaids: list[str], k: int) -> 
     districts = store.read_df(
         f"SELECT {cols} FROM district_benchmarks WHERE leaid IN {ids} AND year <= :y", p, bench_cols
     )
+    name_cols = {"leaid": s, "year": pl.Int32(), "lea_name": s, "state_code": s}
+    name_cols |= {"enrollment": pl.Int64(), "teachers_fte": f64, "frl_students": pl.Int64()}
+    name_cols |= {c: pl.Int32() for c in ("urban_centric_locale", "lowest_grade", "highest_grade")}
     names = store.read_df(
-        "SELECT leaid, year, lea_name, state_code FROM district_data_history "
+        f"SELECT {', '.join(name_cols)} FROM district_data_history "
         f"WHERE leaid IN {ids} AND year <= :y",
         p,
-        {"leaid": s, "year": pl.Int32(), "lea_name": s, "state_code": s},
+        name_cols,
+    )
+    # Why a value is NULL (the source's -1/-2/-3 code), for the years a report can show.
+    codes = store.read_df(
+        "SELECT leaid, year, column_name, code FROM district_data_codes "
+        f"WHERE leaid IN {ids} AND year <= :y AND year >= :y0",
+        {**p, "y0": year - MAX_LAG},
+        {"leaid": s, "year": pl.Int32(), "column_name": s, "code": pl.Int32()},
     )
     states = sorted(set(names["state_code"].to_list()) | {"US"})
     st, sp = _in("s", states)
@@ -102,6 +113,7 @@ def read_frames(store: WarehouseStore, year: int, leaids: list[str], k: int) -> 
         "cohort_id": s,
         "cohort_size": pl.Int32(),
         "ladder_step": s,
+        "merged_leftover": pl.Int32(),
         "size_band": s,
         "locale": s,
         "frl_band": s,
@@ -159,6 +171,15 @@ def read_frames(store: WarehouseStore, year: int, leaids: list[str], k: int) -> 
         p,
         member_cols,
     )
+    # The report year's public peer groups, by name: public data (docs/reports.md).
+    peer_directory = store.read_df(
+        "SELECT pc.cohort_id, pc.leaid, h.lea_name, h.state_code, h.enrollment "
+        "FROM peer_cohorts pc JOIN district_data_history h ON h.leaid = pc.leaid "
+        "AND h.year = pc.year WHERE pc.year = :y AND pc.cohort_id IN (SELECT cohort_id FROM "
+        f"peer_cohorts WHERE year = :y AND leaid IN {ids})",
+        p,
+        {"cohort_id": s, "leaid": s, "lea_name": s, "state_code": s, "enrollment": pl.Int64()},
+    )
     return ReportFrames(
         year,
         k,
@@ -171,6 +192,8 @@ def read_frames(store: WarehouseStore, year: int, leaids: list[str], k: int) -> 
         private,
         participants,
         peer_members,
+        codes=codes,
+        peer_directory=peer_directory,
     )
 
 
@@ -182,9 +205,16 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 
 def render_files(report: ReportData, reports_dir: str) -> dict[str, tuple[Path, bytes]]:
-    """Render the three formats and write them; returns ``format → (path, bytes)``."""
+    """Render the formats (PDF, XLSX, long and wide CSV) and write them; returns
+    ``format → (path, bytes)``."""
     out = {}
-    for fmt, render in (("pdf", render_pdf), ("xlsx", render_xlsx), ("csv", render_csv)):
+    renderers = (
+        ("pdf", render_pdf),
+        ("xlsx", render_xlsx),
+        ("csv", render_csv),
+        ("csv_wide", render_csv_wide),
+    )
+    for fmt, render in renderers:
         data = render(report)
         path = report_path(reports_dir, report.leaid, report.year, fmt)
         _write_atomic(path, data)
