@@ -386,16 +386,17 @@ def _handler(api: FakeApi) -> type[BaseHTTPRequestHandler]:
             if fault is not None and fault.kind == "huge":
                 self._send_huge(fault.offset, fault.announce_length)
                 return
-            code, body = api._page(path, query, self.headers.get("Host", ""))
-            if fault is not None and code == 200 and fault.kind == "endless":
+            if fault is not None and fault.kind == "endless":
                 page = int(dict(query).get("page", "1"))
                 host = self.headers.get("Host", "")
                 others = [(k, v) for k, v in query if k != "page"]
-                body["count"] = fault.offset
-                body["next"] = f"http://{host}{PREFIX}{path}?" + urlencode(
+                link = f"http://{host}{PREFIX}{path}?" + urlencode(
                     [*others, ("page", str(page + 1))]
                 )
-                body["results"] = (api.tables.get(path) or [{}])[: api.page_size]
+                rows = (api.tables.get(path) or [{}])[: api.page_size]
+                self._send(200, {"count": fault.offset, "next": link, "results": rows})
+                return
+            code, body = api._page(path, query, self.headers.get("Host", ""))
             if fault is not None and code == 200 and fault.kind == "count_offset":
                 body["count"] += fault.offset
             if fault is not None and code == 200 and fault.kind == "drop_filter" and body["next"]:

@@ -252,6 +252,11 @@ class EducationDataSource(dg.ConfigurableResource):
             return list(SAMPLE_YEARS)
         return self.source_coverage().api_years(FIRST_YEAR)
 
+    @staticmethod
+    def clear_coverage_cache() -> None:
+        """Forget every catalog read so far (the next use reads it again)."""
+        _COVERAGE_CACHE.clear()
+
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         if self._shared is not None:
             self._shared.close()

@@ -173,7 +173,8 @@ def fetch_coverage(client: EducationDataClient, keys: Iterable[str] = ENDPOINTS)
 
 
 class CoverageCache:
-    """Coverage per API URL, kept ``ttl_seconds`` (thread-safe; one fetch at a time per URL).
+    """Coverage per API URL, reused while younger than the caller's ``ttl_seconds``
+    (thread-safe; one fetch at a time).
 
     A failed fetch is not cached: the next caller tries again, and the error reaches the
     caller that asked (a sensor tick or a run), naming the URL.
@@ -188,12 +189,11 @@ class CoverageCache:
     def get(self, base_url: str, ttl_seconds: float, fetch: Callable[[], Coverage]) -> Coverage:
         with self._lock:  # held during the fetch: concurrent callers wait, then share it
             entry = self._entries.get(base_url)
-            now = self._clock()
-            if entry is not None and now < entry[0]:
-                return entry[1]
+            if entry is not None and self._clock() - entry[0] < ttl_seconds:
+                return entry[1]  # younger than this caller's ttl
             coverage = fetch()
             self.fetches += 1
-            self._entries[base_url] = (now + ttl_seconds, coverage)
+            self._entries[base_url] = (self._clock(), coverage)
             return coverage
 
     def clear(self) -> None:

@@ -405,7 +405,7 @@ class EducationDataClient:
                 for chunk in response.iter_bytes():
                     size += len(chunk)
                     if size > self.max_response_bytes:
-                        raise self._too_big(url, f"sent more than {size:,} bytes")
+                        raise self._too_big(url, f"is still arriving after {size:,} bytes")
                     chunks.append(chunk)
                     if self._clock() > until:
                         raise _TooSlow(
@@ -417,7 +417,7 @@ class EducationDataClient:
 
     def _too_big(self, url: str, what: str) -> EducationDataLimitError:
         return EducationDataLimitError(
-            f"response {what}, more than max_response_bytes={self.max_response_bytes:,}",
+            f"response {what}: more than max_response_bytes={self.max_response_bytes:,}",
             url=url,
             setting="max_response_bytes",
         )

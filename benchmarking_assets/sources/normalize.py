@@ -149,17 +149,22 @@ def parse_rows(
         return Parsed(pl.DataFrame(schema=schema), empty_set_aside(), 0, 0)
 
     columns: list[pl.Series] = [
-        _series(_LEAID_RAW, [r.get("leaid") for r in rows]),
-        _series(_FIPS_RAW, [r.get("fips") for r in rows]),
+        _series(_LEAID_RAW, [r.get("leaid") for r in rows])[0],
+        _series(_FIPS_RAW, [r.get("fips") for r in rows])[0],
     ]
-    columns += [_series(f.source, [r.get(f.source) for r in rows]) for f in fields]
+    nested_text: dict[str, list[int]] = {}  # text fields: rows that sent an object or array
+    for f in fields:
+        series, nested = _series(f.source, [r.get(f.source) for r in rows], f.kind == "text")
+        columns.append(series)
+        if nested and f.kind == "text":
+            nested_text[f.source] = nested
     subgroups = []
     for c in subgroup_columns:
         values = [r.get(c) for r in rows]
         # A column absent from every row, or blank in every row (how an API that honours
         # ``fields=`` may answer a variable a year lacks), is not a subgroup dimension.
         if any(v is not None and v != "" for v in values):
-            columns.append(_series("__sg_" + c, values))
+            columns.append(_series("__sg_" + c, values)[0])
             subgroups.append("__sg_" + c)
     df = pl.DataFrame(columns)
     numeric = [f for f in fields if f.kind != "text"]
@@ -193,6 +198,18 @@ def parse_rows(
                     [_number_reason(v, f.kind) for v in raw],
                 )
             )
+    for f in fields:
+        if f.source in nested_text:
+            hit = out.filter(pl.col(_ROW).is_in(nested_text[f.source]))
+            set_asides.append(
+                set_aside_rows(
+                    endpoint,
+                    hit["leaid"],
+                    f.source,
+                    [_scalar(rows[i].get(f.source)) for i in hit[_ROW]],
+                    "a JSON object or array where text belongs",
+                )
+            )
     frame = pl.DataFrame([out.get_column(c) for c in schema])
     set_aside = pl.concat(set_asides) if set_asides else empty_set_aside()
     return Parsed(frame=frame, set_aside=set_aside, rows=n, subgroup_rows=subgroup_rows)
@@ -207,17 +224,31 @@ def _scalar(value: Any) -> Any:
     return value if marker is None else marker
 
 
-def _series(name: str, values: list[Any]) -> pl.Series:
-    """A column from row values; objects and arrays (the API never sends them) become marker
-    strings first, on the slow path only: deep nesting would exhaust Python's recursion and
-    one list among numbers would make Polars give up on the whole column."""
-    try:
-        series = pl.Series(name, values, strict=False)
-    except (RecursionError, OverflowError, ValueError, TypeError, pl.exceptions.PolarsError):
-        series = None
-    if series is None or series.dtype.is_nested() or series.dtype == pl.Object:
-        series = pl.Series(name, [_scalar(v) for v in values], strict=False)
-    return series
+def _series(name: str, values: list[Any], text: bool = False) -> tuple[pl.Series, list[int]]:
+    """A column from row values, and the rows that sent a JSON object or array (the API never
+    does). Those become marker strings (unparseable numbers, set aside) or, in a text column,
+    NULL; on the slow path only: deep nesting would exhaust Python's recursion, and one list
+    among numbers would make Polars give up on the whole column."""
+    # The type check first (a C-level pass): Polars takes minutes to infer the type of an
+    # object nested 400 levels deep.
+    kinds = set(map(type, values))
+    if not _NESTED.keys() & kinds:
+        try:
+            series = pl.Series(name, values, strict=False)
+        except (OverflowError, ValueError, TypeError, pl.exceptions.PolarsError):
+            series = None
+        # strict=False turns an integer beyond 128 bits into NULL without a word: more NULLs
+        # than were sent means the slow path, which keeps it as text.
+        if series is not None and (
+            int not in kinds
+            or series.null_count() == (values.count(None) if type(None) in kinds else 0)
+        ):
+            return series, []
+    nested = [i for i, v in enumerate(values) if type(v) in _NESTED]
+    cleaned = [None if text and type(v) in _NESTED else _scalar(v) for v in values]
+    if not nested:  # no object or array, yet Polars refused: keep every value as text
+        cleaned = [None if v is None else str(v) for v in values]
+    return pl.Series(name, cleaned, strict=False), nested
 
 
 @dataclass(frozen=True)

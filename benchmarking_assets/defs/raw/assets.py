@@ -137,7 +137,7 @@ def district_data_history(
         **frame_metadata(loaded),
         "partitions": dg.MetadataValue.int(len(keys)),
         "districts": dg.MetadataValue.int(loaded["leaid"].n_unique()),
-        "source": dg.MetadataValue.text(education_data.source),
+        "source": dg.MetadataValue.text(education_data.kind()),
         "null_counts": dg.MetadataValue.json(null_counts(loaded)),
         "codes_seen": dg.MetadataValue.json({str(k): v for k, v in sorted(codes_seen.items())}),
         "quality_issues": dg.MetadataValue.int(issues.height),
