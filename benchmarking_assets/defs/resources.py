@@ -25,6 +25,7 @@ from benchmarking_assets.sources.client import (
     DEFAULT_API_URL,
     DEFAULT_LIMITS,
     EducationDataClient,
+    EducationDataError,
 )
 from benchmarking_assets.sources.coverage import SHIPPED, Coverage
 from benchmarking_assets.sources.district_year import RawDistrictYear, fetch_district_year
@@ -230,7 +231,20 @@ class EducationDataSource(dg.ConfigurableResource):
 
         def fetch() -> Coverage:
             with self.client() as client:
-                coverage = fetch_coverage(client)
+                try:
+                    coverage = fetch_coverage(client)
+                except EducationDataError as exc:
+                    raise type(exc)(
+                        f"could not read the API's endpoint catalog: "
+                        f"{str(exc).rsplit(' [url: ', 1)[0]} (a mirror without the metadata "
+                        "endpoints: set the education_data resource's coverage to 'shipped')",
+                        url=exc.url,
+                        **{
+                            k: getattr(exc, k)
+                            for k in ("status_code", "setting")
+                            if hasattr(exc, k)
+                        },
+                    ) from exc
             log = dg.get_dagster_logger()
             log.info(f"endpoint coverage read from {coverage.origin}")
             for note in coverage.notes:

@@ -125,7 +125,7 @@ MIB = 1024 * 1024
 # all ~70 columns, is ~12 MB, and a state-year query takes at most a few pages.
 DEFAULT_LIMITS: dict[str, float] = {
     "request_deadline_seconds": 300.0,
-    "query_deadline_seconds": 900.0,
+    "query_deadline_seconds": 600.0,
     "max_response_bytes": 32 * MIB,
     "max_query_bytes": 256 * MIB,
     "max_pages": 100,
@@ -354,7 +354,7 @@ class EducationDataClient:
                     raise EducationDataTransportError(
                         f"{_describe(exc)} after {attempt + 1} attempt(s)", url=url
                     ) from exc
-                self._wait(self._backoff(attempt), deadline, url, attempt)
+                self._wait(self._backoff(attempt), deadline, url, attempt, _describe(exc))
                 attempt += 1
                 continue
             except httpx.HTTPError as exc:  # not transient: bad URL, unsupported protocol, ...
@@ -372,7 +372,7 @@ class EducationDataClient:
                     )
                 delay = self._retry_after(headers)
                 delay = self._backoff(attempt) if delay is None else delay
-                self._wait(delay, deadline, url, attempt)
+                self._wait(delay, deadline, url, attempt, f"HTTP {status}")
                 attempt += 1
                 continue
             raise EducationDataHTTPError(
@@ -395,6 +395,11 @@ class EducationDataClient:
                 self.requests_sent += 1
             started = self._clock()
             until = min(started + self.request_deadline_seconds, deadline)
+            setting = (
+                f"request_deadline_seconds={self.request_deadline_seconds:g}"
+                if started + self.request_deadline_seconds <= deadline
+                else f"query_deadline_seconds={self.query_deadline_seconds:g}"
+            )
             timeout = httpx.Timeout(max(0.001, min(self.timeout_seconds, until - started)))
             with self._http.stream("GET", url, timeout=timeout) as response:
                 announced = response.headers.get("Content-Length", "")
@@ -402,17 +407,20 @@ class EducationDataClient:
                     raise self._too_big(url, f"announces Content-Length {int(announced):,}")
                 chunks: list[bytes] = []
                 size = 0
-                for chunk in response.iter_bytes():
+                stream = response.iter_bytes()
+                while True:
+                    if self._clock() > until:  # checked before each wait for more bytes
+                        raise _TooSlow(
+                            f"response still incomplete after {self._clock() - started:.1f} s "
+                            f"({size:,} bytes so far); {setting}"
+                        )
+                    chunk = next(stream, None)
+                    if chunk is None:
+                        break
                     size += len(chunk)
                     if size > self.max_response_bytes:
                         raise self._too_big(url, f"is still arriving after {size:,} bytes")
                     chunks.append(chunk)
-                    if self._clock() > until:
-                        raise _TooSlow(
-                            f"response still incomplete after {self._clock() - started:.1f} s "
-                            f"({size:,} bytes so far); request_deadline_seconds="
-                            f"{self.request_deadline_seconds:g}"
-                        )
                 return response.status_code, response.headers, b"".join(chunks)
 
     def _too_big(self, url: str, what: str) -> EducationDataLimitError:
@@ -430,12 +438,12 @@ class EducationDataClient:
                 url=url,
             )
 
-    def _wait(self, seconds: float, deadline: float, url: str, attempt: int) -> None:
+    def _wait(self, seconds: float, deadline: float, url: str, attempt: int, last: str) -> None:
         """Sleep before a retry, unless the retry could not start before the deadline."""
         if self._clock() + seconds >= deadline:
             raise EducationDataTransportError(
-                f"gave up after {attempt + 1} attempt(s): waiting {seconds:.1f} s to retry "
-                f"would pass query_deadline_seconds={self.query_deadline_seconds:g}",
+                f"gave up after {attempt + 1} attempt(s) (last: {last}): waiting {seconds:.1f} s "
+                f"to retry would pass query_deadline_seconds={self.query_deadline_seconds:g}",
                 url=url,
             )
         self._sleep(seconds)
