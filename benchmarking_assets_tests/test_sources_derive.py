@@ -377,7 +377,7 @@ def test_every_page_was_fetched_with_the_state_and_subgroup_filters(derived):
     )
     # the enrolled school the state query did not return, asked for by id, without fips
     assert "fips" not in pages[3] and pages[3]["crdc_id"] == S32
-    # only the columns the derivations read are asked for (this server ignores `fields`)
+    # only the columns the derivations read that the endpoint has are asked for
     assert pages[0]["fields"] == (
         "leaid,fips,race,sex,disability,lep,homeless,crdc_id,ncessch,students_chronically_absent"
     )
