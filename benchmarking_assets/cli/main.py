@@ -41,8 +41,9 @@ Data Portal). Running it again recomputes the same partitions in place.
 How long it takes, on an otherwise idle two-core machine with the offline sample: about 65
 seconds for all 51 states x 2010-2021, about a minute for a few states (--states CA,TX,NY
 --years 2014-2021: 50-60 seconds); a busy machine takes longer. With
-EDUCATION_DATA_SOURCE=api it is bound by the API: expect many minutes for the whole country. It prints each stage as it goes and ends with the paths of
-the warehouse and of every report.
+EDUCATION_DATA_SOURCE=api it is bound by the API: expect many minutes for the whole
+country. It prints each stage as it goes and ends with the paths of the warehouse and of
+every report.
 
 Examples:
   benchmarking demo

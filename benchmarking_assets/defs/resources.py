@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +18,16 @@ import dagster as dg
 from pydantic import Field, PrivateAttr
 
 from benchmarking_assets.core.geography import FIRST_YEAR
+from benchmarking_assets.core.partition_guard import DEFAULT_MAX_DISTRICT_LOSS
 from benchmarking_assets.core.peer_groups import PeerCriteria
-from benchmarking_assets.sources.client import DEFAULT_API_URL, EducationDataClient
-from benchmarking_assets.sources.coverage import api_years
+from benchmarking_assets.sources.catalog import CoverageCache, fetch_coverage
+from benchmarking_assets.sources.client import (
+    DEFAULT_API_URL,
+    DEFAULT_LIMITS,
+    EducationDataClient,
+    EducationDataError,
+)
+from benchmarking_assets.sources.coverage import SHIPPED, Coverage
 from benchmarking_assets.sources.district_year import RawDistrictYear, fetch_district_year
 from benchmarking_assets.sources.sample import SAMPLE_BASE_URL, SAMPLE_YEARS, SampleTransport
 from benchmarking_assets.store.warehouse import WarehouseStore
@@ -81,8 +89,24 @@ class Warehouse(dg.ConfigurableResource):
 SOURCES = ("sample", "api")
 
 
+def _env_setting(name: str) -> Any:
+    """A default read from the environment when the resource is built, for a field Dagster
+    may rebuild from run config: with a plain class default, run config that sets only
+    ``timeout_seconds`` silently reset ``source`` to the class's ``sample``."""
+    return lambda: os.environ.get(name) or DEFAULTS[name]
+
+
+COVERAGE_MODES = ("catalog", "shipped")
+_COVERAGE_CACHE = CoverageCache(time.monotonic)
+
+
 class EducationDataSource(dg.ConfigurableResource):
     """Where raw district data comes from: ``sample`` (default, offline) or ``api`` (docs/data.md).
+
+    With the API, which years and variables each endpoint has is read from the API's own
+    catalog (``coverage: catalog``, cached ``catalog_ttl_seconds``), or taken from the shipped
+    table (``coverage: shipped``); the sample always uses the shipped table
+    (docs/data-sources.md). Every fetch is bounded by the caps below (same document, "Caps").
 
     One client is kept per resource instance and reused across partitions of a run, so its
     pacing and concurrency limits hold for the whole run, not per partition. The sample
@@ -90,29 +114,89 @@ class EducationDataSource(dg.ConfigurableResource):
     and threads would only contend for the GIL.
     """
 
-    source: str = "sample"
-    api_url: str = DEFAULT_API_URL
-    timeout_seconds: float = 90.0
+    source: str = Field(
+        default_factory=_env_setting("EDUCATION_DATA_SOURCE"),
+        description="sample or api (EDUCATION_DATA_SOURCE)",
+    )
+    api_url: str = Field(
+        default_factory=_env_setting("EDUCATION_DATA_API_URL"),
+        description="base URL of the API (EDUCATION_DATA_API_URL)",
+    )
+    timeout_seconds: float = Field(default=90.0, description="per socket connect/read")
     max_retries: int = 4
     max_concurrency: int = 4
     pace_seconds: float = 0.1
     max_retry_after_seconds: float = 60.0
+    request_deadline_seconds: float = Field(
+        default=DEFAULT_LIMITS["request_deadline_seconds"],
+        description="one request, first byte to last (a trickling server is cut off)",
+    )
+    query_deadline_seconds: float = Field(
+        default=DEFAULT_LIMITS["query_deadline_seconds"],
+        description="one query: all its pages, retries and backoff",
+    )
+    max_response_bytes: int = Field(
+        default=int(DEFAULT_LIMITS["max_response_bytes"]), description="bytes of one response"
+    )
+    max_query_bytes: int = Field(
+        default=int(DEFAULT_LIMITS["max_query_bytes"]), description="bytes of one query"
+    )
+    max_pages: int = Field(default=int(DEFAULT_LIMITS["max_pages"]), description="per query")
+    max_rows: int = Field(default=int(DEFAULT_LIMITS["max_rows"]), description="per query")
+    coverage: str = Field(
+        default="catalog",
+        description="API only: 'catalog' reads years and variables from the API's metadata "
+        "endpoints, 'shipped' uses the table shipped with the package",
+    )
+    catalog_ttl_seconds: float = Field(
+        default=3600.0, description="how long the API's catalog is reused before re-reading"
+    )
+    max_district_loss: float = Field(
+        default=DEFAULT_MAX_DISTRICT_LOSS,
+        description="refuse a re-load that loses more than this share of a partition's "
+        "districts (from the same source)",
+    )
+    allow_district_loss: bool = Field(
+        default=False, description="accept such a loss anyway (set in run config to force)"
+    )
 
     _shared: EducationDataClient | None = PrivateAttr(default=None)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
-    def _kind(self) -> str:
-        kind = self.source.strip().lower()
+    def setting(self, name: str) -> Any:
+        """A field's value, resolving an ``EnvVar`` Dagster left unresolved: when run config
+        rebuilds the resource, fields it does not set keep the definition's ``EnvVar``."""
+        value = getattr(self, name)
+        return value.get_value() if isinstance(value, dg.EnvVar) else value
+
+    def kind(self) -> str:
+        """``sample`` or ``api``; anything else is an error naming the setting."""
+        source = self.setting("source")
+        kind = str(source).strip().lower()
         if kind not in SOURCES:
             raise ValueError(
-                f"EducationDataSource.source (EDUCATION_DATA_SOURCE) is {self.source!r}; "
+                f"EducationDataSource.source (EDUCATION_DATA_SOURCE) is {source!r}; "
                 f"want one of {', '.join(SOURCES)}"
             )
         return kind
 
+    def _limits(self) -> dict[str, Any]:
+        if self.coverage not in COVERAGE_MODES:
+            raise ValueError(
+                f"EducationDataSource.coverage is {self.coverage!r}; want one of "
+                f"{', '.join(COVERAGE_MODES)}"
+            )
+        if not 0 <= self.max_district_loss <= 1:
+            raise ValueError(
+                f"EducationDataSource.max_district_loss is {self.max_district_loss!r}; want a "
+                "share between 0 and 1 (0.2 = refuse losing more than 20 % of the districts)"
+            )
+        return {name: getattr(self, name) for name in DEFAULT_LIMITS}
+
     def client(self) -> EducationDataClient:
         """A new client for the configured source (the caller closes it)."""
-        if self._kind() == "sample":
+        limits = self._limits()
+        if self.kind() == "sample":
             return EducationDataClient(
                 SAMPLE_BASE_URL,
                 transport=SampleTransport(),
@@ -120,30 +204,72 @@ class EducationDataSource(dg.ConfigurableResource):
                 max_retries=self.max_retries,
                 max_concurrency=1,
                 pace_seconds=0.0,
+                **limits,
             )
         return EducationDataClient(
-            self.api_url,
+            self.setting("api_url"),
             timeout_seconds=self.timeout_seconds,
             max_retries=self.max_retries,
             max_concurrency=self.max_concurrency,
             pace_seconds=self.pace_seconds,
             max_retry_after_seconds=self.max_retry_after_seconds,
+            **limits,
         )
 
-    def fetch_district_year(self, state_code: str, year: int) -> RawDistrictYear:
-        """One state-year of raw district data (see ``district_year.fetch_district_year``)."""
-        kind = self._kind()
+    def _client(self) -> EducationDataClient:
         with self._lock:
             if self._shared is None:
                 self._shared = self.client()
-            client = self._shared
-        return fetch_district_year(client, state_code, year, source=kind)
+            return self._shared
+
+    def source_coverage(self) -> Coverage:
+        """Years and variables per endpoint: the API's catalog (cached) or the shipped table."""
+        self._limits()
+        if self.kind() == "sample" or self.coverage == "shipped":
+            return SHIPPED
+        api_url = str(self.setting("api_url"))
+
+        def fetch() -> Coverage:
+            with self.client() as client:
+                try:
+                    coverage = fetch_coverage(client)
+                except EducationDataError as exc:
+                    raise type(exc)(
+                        f"could not read the API's endpoint catalog: "
+                        f"{str(exc).rsplit(' [url: ', 1)[0]} (a mirror without the metadata "
+                        "endpoints: set the education_data resource's coverage to 'shipped')",
+                        url=exc.url,
+                        **{
+                            k: getattr(exc, k)
+                            for k in ("status_code", "setting")
+                            if hasattr(exc, k)
+                        },
+                    ) from exc
+            log = dg.get_dagster_logger()
+            log.info(f"endpoint coverage read from {coverage.origin}")
+            for note in coverage.notes:
+                log.warning(f"coverage: {note}")
+            return coverage
+
+        return _COVERAGE_CACHE.get(api_url, self.catalog_ttl_seconds, fetch)
+
+    def fetch_district_year(self, state_code: str, year: int) -> RawDistrictYear:
+        """One state-year of raw district data (see ``district_year.fetch_district_year``)."""
+        kind = self.kind()
+        coverage = self.source_coverage()
+        return fetch_district_year(self._client(), state_code, year, source=kind, coverage=coverage)
 
     def available_years(self) -> list[int]:
-        """Years this source can serve: the sample's, or the API directory's from FIRST_YEAR."""
-        if self._kind() == "sample":
+        """Years this source can serve: the sample's, or the API directory's from FIRST_YEAR
+        (from the API's catalog unless ``coverage`` is ``shipped``)."""
+        if self.kind() == "sample":
             return list(SAMPLE_YEARS)
-        return api_years(FIRST_YEAR)
+        return self.source_coverage().api_years(FIRST_YEAR)
+
+    @staticmethod
+    def clear_coverage_cache() -> None:
+        """Forget every catalog read so far (the next use reads it again)."""
+        _COVERAGE_CACHE.clear()
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         if self._shared is not None:
