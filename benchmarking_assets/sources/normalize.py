@@ -45,6 +45,7 @@ _NUMERIC_KINDS = ("float", "int", "grade", "category")
 _ROW = "__row"
 _LEAID_RAW = "__leaid_raw"
 _FIPS_RAW = "__fips_raw"
+_MAX_WHOLE = float(2**53)  # beyond this a float no longer holds every whole number exactly
 
 
 @dataclass(frozen=True)
@@ -287,8 +288,8 @@ def _number_exprs(f: Field, num: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
     found afterwards by :func:`_unusable_values`, off the hot path)."""
     floor = -1.0 if f.kind == "grade" else 0.0
     ok = (num >= floor) & num.is_finite()
-    if f.kind != "float":
-        ok = ok & (num == num.floor())
+    if f.kind != "float":  # a whole number a 64-bit integer holds exactly (1e308 does not)
+        ok = ok & (num == num.floor()) & (num <= _MAX_WHOLE)
     is_code = num.is_in([-2.0, -3.0] if f.kind == "grade" else [-1.0, -2.0, -3.0])
     return pl.when(ok).then(num), pl.when(is_code).then(num).cast(pl.Int32)
 
@@ -323,4 +324,6 @@ def _number_reason(raw: object, kind: Kind) -> str:
         return "negative value that is not a missing code (-1/-2/-3)"
     if kind != "float" and not number.is_integer():
         return "not a whole number"
+    if kind != "float" and number > _MAX_WHOLE:
+        return f"too large for a count (above {_MAX_WHOLE:.0f})"
     return "unusable number"
