@@ -1,5 +1,9 @@
 """Safe exports: cell neutralisation, report file paths, the tidy long rows and the CSV.
 
+**Control characters** that no XLSX cell can hold (NUL and the other C0 controls but tab,
+newline and carriage return) become spaces in every exported cell, so one bad name cannot make
+the workbook fail after other files were written.
+
 **Formula injection.** A spreadsheet runs a cell that starts with ``=``, ``+``, ``-``, ``@``, a tab
 or a carriage return as a formula. :func:`safe_cell` prefixes such *text* with an apostrophe
 (``'=HYPERLINK(…)`` is shown, never run). Numbers are real values in these reports — deltas
@@ -26,6 +30,8 @@ from benchmarking_assets.core.reports.content import ReportData
 
 FORMATS = ("pdf", "xlsx", "csv")
 _TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+# Characters an XLSX cell cannot hold (openpyxl refuses the whole workbook for one of them).
+_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 CSV_COLUMNS = ("leaid", "report_year", "section", "metric", "measure", "data_year", "value", "text")
 
@@ -36,7 +42,7 @@ def safe_cell(value: Any) -> Any:
         return value
     if isinstance(value, int | float):
         return None if isinstance(value, float) and not math.isfinite(value) else value
-    text = str(value)
+    text = _ILLEGAL.sub(" ", str(value))
     if text.startswith(_TRIGGERS) and not (text[0] in "+-" and _NUMBER.match(text)):
         return "'" + text
     return text

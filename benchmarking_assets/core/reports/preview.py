@@ -21,7 +21,9 @@ def percentile_chart_png(report: ReportData) -> bytes:
         ax.axvline(x, color="#999999", lw=0.8, ls="--")
     ax.set_xlim(0, 100)
     ax.set_xlabel("percentile among peers (50 = middle)")
-    ax.set_title(f"{report.lea_name} ({report.state_code}), {report.year}", fontsize=10)
+    # parse_math=False: a "$" in a district name is a dollar sign, not the start of TeX math
+    title = f"{report.lea_name} ({report.state_code}), {report.year}"
+    ax.set_title(title, fontsize=10, parse_math=False)
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
