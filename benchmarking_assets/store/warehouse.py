@@ -438,8 +438,8 @@ def _write_error(exc: BaseException, table: str, where: Mapping[str, Any]) -> Wa
         )
     if sqlstate == "23505" or "UNIQUE constraint failed" in message:
         return WarehouseError(
-            f"{partition}: duplicate key, two rows of the write share it "
-            f"({detail or message}); nothing was written"
+            f"{partition}: duplicate key, a row with this key is already there or twice in "
+            f"the write ({detail or message}); nothing was written"
         )
     return WarehouseError(f"{partition}: the write failed, nothing was written: {message}")
 
