@@ -252,6 +252,7 @@ def ingest_file(
     limits = limits or InboxLimits()
     inbox, name = path.parent, path.name
     with _directory(inbox) as inbox_fd:
+        os.close(_quarantine_dir(inbox_fd))  # usable before anything is written, or refused
         data, refusal = read_inbox_file(inbox_fd, name, limits.max_file_bytes)
     if refusal is not None:
         return _refuse(store, inbox, name, refusal)
