@@ -65,22 +65,35 @@ def data_dir() -> Path:
     return Path(DATA_DIR.from_env())
 
 
-def default_database_url() -> str:
+def _warehouse_in_data_dir() -> str:
     return f"sqlite:///{data_dir() / 'warehouse.sqlite'}"
 
 
-def default_inbox_dir() -> str:
+def _inbox_in_data_dir() -> str:
     return str(data_dir() / "inbox")
 
 
-def default_reports_dir() -> str:
+def _reports_in_data_dir() -> str:
     return str(data_dir() / "reports")
+
+
+def default_database_url() -> str:
+    """The configured warehouse URL (``DATABASE_URL``, else the data folder's SQLite file)."""
+    return DATABASE_URL.from_env()
+
+
+def default_inbox_dir() -> str:
+    return SUBMISSIONS_INBOX_DIR.from_env()
+
+
+def default_reports_dir() -> str:
+    return REPORTS_DIR.from_env()
 
 
 # Every setting of the code location; README.md (Configuration) lists the variables.
 DATABASE_URL = Setting(
     "DATABASE_URL",
-    default_database_url,
+    _warehouse_in_data_dir,
     _database_url,
     "SQLAlchemy URL of the warehouse: sqlite:///file or postgresql://user@host:port/db",
     secret=True,  # it may hold a password: an EnvVar in the UI, masked in messages
@@ -119,7 +132,7 @@ DATA_RETENTION_DAYS = Setting(
     as_env="int",
 )
 SUBMISSIONS_INBOX_DIR = Setting(
-    "SUBMISSIONS_INBOX_DIR", default_inbox_dir, _directory, "where participants drop metric files"
+    "SUBMISSIONS_INBOX_DIR", _inbox_in_data_dir, _directory, "where participants drop metric files"
 )
 # A submission file is a few rows per district, metric and year: 10 MB is ~250,000 rows. Bigger
 # files are quarantined unread, so a stray export cannot exhaust the run's memory.
@@ -140,7 +153,7 @@ SUBMISSIONS_MAX_ROWS = Setting(
 PEER_CRITERIA = Setting(
     None, lambda: list(CRITERIA), subset(CRITERIA), f"peer criteria, a subset of {CRITERIA}"
 )
-REPORTS_DIR = Setting("REPORTS_DIR", default_reports_dir, _directory, "where reports are written")
+REPORTS_DIR = Setting("REPORTS_DIR", _reports_in_data_dir, _directory, "where reports are written")
 
 # BENCHMARKING_DATA_DIR is checked through the defaults derived from it, when they are used.
 ENVIRONMENT: tuple[Setting, ...] = (
