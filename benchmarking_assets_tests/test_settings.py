@@ -17,6 +17,7 @@ from benchmarking_assets.defs.raw.assets import district_data_history
 from benchmarking_assets.defs.resources import (
     EducationDataSource,
     PrivacySettings,
+    ReportSettings,
     Warehouse,
     build_resources,
 )
@@ -156,7 +157,11 @@ def test_retention_of_zero_or_fewer_days_is_refused_before_any_report_is_deleted
     )  # fmt: skip
     result = dg.materialize(
         [report_retention],
-        resources={"warehouse": Warehouse(database_url=store.url), "privacy": PrivacySettings()},
+        resources={
+            "warehouse": Warehouse(database_url=store.url),
+            "privacy": PrivacySettings(),
+            "reports": ReportSettings(reports_dir=str(environment / "reports")),
+        },
         run_config={"resources": {"privacy": {"config": {"retention_days": int(days)}}}},
         instance=dg.DagsterInstance.ephemeral(),
         raise_on_error=False,

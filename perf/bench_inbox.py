@@ -4,8 +4,9 @@
 
 Cases: a 100 MB file (refused unread by SUBMISSIONS_MAX_FILE_BYTES, default 10 MB); a file of
 SUBMISSIONS_MAX_ROWS rows (100,000, the largest accepted; one district's 33 keys, the rest
-rejected as duplicates after every check); a 10 MB file over the row bound (rejected whole). Prints peak RSS (ru_maxrss) and
-seconds per case, and the baseline of a process that only imports the package.
+rejected as duplicates after every check); a 10 MB file over the row bound (rejected whole).
+Prints peak RSS (ru_maxrss) and seconds per case, and the baseline of a process that only
+imports the package.
 """
 
 from __future__ import annotations
