@@ -69,6 +69,8 @@ def test_sample_partition_loads_what_the_source_serves_and_reruns_change_nothing
         "counts_non_negative",
         "percentages_in_range",
         "swd_ell_within_enrollment",
+        "magnitudes_possible",
+        "names_printable",
         "district_count_stable",
     }
 

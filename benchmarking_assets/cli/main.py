@@ -85,7 +85,16 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from benchmarking_assets.defs.settings import SettingError
 
+    try:
+        return _run(args)
+    except SettingError as exc:  # a mistyped setting: its name and rule, not a traceback
+        print(f"benchmarking: configuration error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.command == "participants":
         try:
             return run_participants(args)

@@ -1,9 +1,12 @@
 """The code location's resources and the settings they are built from.
 
-Every setting has a working default; a resource receives a variable as ``EnvVar`` when it is
-set, so the UI shows where each value came from. ``README.md`` (Configuration) lists them.
-:func:`build_resources` is the one place resources are built from the environment: the
-definitions and the ``benchmarking`` command both call it.
+Every setting has a working default and a rule (:mod:`benchmarking_assets.defs.settings`); a
+resource receives a variable as ``EnvVar`` when it is set, so the UI shows where each value
+came from, and run config that sets some fields of a resource keeps the others from the
+environment. ``README.md`` (Configuration) lists them. :func:`build_resources` is the one place
+resources are built from the environment, and validates every variable: the definitions and the
+``benchmarking`` command both call it, so a bad setting stops them at load with a message
+naming the variable.
 """
 
 from __future__ import annotations
@@ -20,6 +23,17 @@ from pydantic import Field, PrivateAttr
 from benchmarking_assets.core.geography import FIRST_YEAR
 from benchmarking_assets.core.partition_guard import DEFAULT_MAX_DISTRICT_LOSS
 from benchmarking_assets.core.peer_groups import PeerCriteria
+from benchmarking_assets.defs.settings import (
+    Setting,
+    SettingsResource,
+    check_environment,
+    choice,
+    http_url,
+    integer,
+    number,
+    settings_of,
+    subset,
+)
 from benchmarking_assets.sources.catalog import CoverageCache, fetch_coverage
 from benchmarking_assets.sources.client import (
     DEFAULT_API_URL,
@@ -30,77 +44,165 @@ from benchmarking_assets.sources.client import (
 from benchmarking_assets.sources.coverage import SHIPPED, Coverage
 from benchmarking_assets.sources.district_year import RawDistrictYear, fetch_district_year
 from benchmarking_assets.sources.sample import SAMPLE_BASE_URL, SAMPLE_YEARS, SampleTransport
-from benchmarking_assets.store.warehouse import WarehouseStore
+from benchmarking_assets.store.paths import check_local_path
+from benchmarking_assets.store.submissions import InboxLimits
+from benchmarking_assets.store.warehouse import WarehouseStore, check_database_url, safe_url
 
-DEFAULTS: dict[str, str] = {
-    "EDUCATION_DATA_SOURCE": "sample",
-    "EDUCATION_DATA_API_URL": DEFAULT_API_URL,
-    "MIN_COHORT_SIZE": "5",
-    "DIFFERENTIAL_PRIVACY_EPSILON": "1.0",
-    "DATA_RETENTION_DAYS": "365",
-}
 SOURCES = ("sample", "api")
 CRITERIA = ("size", "locale", "frl", "grade_span", "geography")
 
 
+def _directory(value: Any) -> str:
+    if not isinstance(value, str | os.PathLike):
+        raise ValueError("is not a path")
+    return str(check_local_path(value, "directory"))
+
+
+def _database_url(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("is not a URL")
+    return check_database_url(value)
+
+
+DATA_DIR = Setting(
+    "BENCHMARKING_DATA_DIR", "data", _directory, "root of the default warehouse, inbox, reports"
+)
+
+
 def data_dir() -> Path:
     """Root folder for the default warehouse, inbox and reports: ``BENCHMARKING_DATA_DIR``."""
-    return Path(os.environ.get("BENCHMARKING_DATA_DIR", "data")).resolve()
+    return Path(DATA_DIR.from_env())
+
+
+def _warehouse_in_data_dir() -> str:
+    return f"sqlite:///{data_dir() / 'warehouse.sqlite'}"
+
+
+def _inbox_in_data_dir() -> str:
+    return str(data_dir() / "inbox")
+
+
+def _reports_in_data_dir() -> str:
+    return str(data_dir() / "reports")
 
 
 def default_database_url() -> str:
-    return os.environ.get("DATABASE_URL") or f"sqlite:///{data_dir() / 'warehouse.sqlite'}"
+    """The configured warehouse URL (``DATABASE_URL``, else the data folder's SQLite file)."""
+    return DATABASE_URL.from_env()
 
 
 def default_inbox_dir() -> str:
-    return os.environ.get("SUBMISSIONS_INBOX_DIR") or str(data_dir() / "inbox")
+    return SUBMISSIONS_INBOX_DIR.from_env()
 
 
 def default_reports_dir() -> str:
-    return os.environ.get("REPORTS_DIR") or str(data_dir() / "reports")
+    return REPORTS_DIR.from_env()
 
 
-def env_or(name: str, default: Any) -> Any:
-    """``EnvVar(name)`` when the variable is set, else the default (Dagster's EnvVar has none).
+# Every setting of the code location; README.md (Configuration) lists the variables.
+DATABASE_URL = Setting(
+    "DATABASE_URL",
+    _warehouse_in_data_dir,
+    _database_url,
+    "SQLAlchemy URL of the warehouse: sqlite:///file or postgresql://user@host:port/db",
+    secret=True,  # it may hold a password: an EnvVar in the UI, masked in messages
+    show=lambda url: repr(safe_url(url)),
+)
+EDUCATION_DATA_SOURCE = Setting(
+    "EDUCATION_DATA_SOURCE", "sample", choice(SOURCES), "where raw data comes from"
+)
+EDUCATION_DATA_API_URL = Setting(
+    "EDUCATION_DATA_API_URL", DEFAULT_API_URL, http_url, "base URL of the Education Data API"
+)
+API_TIMEOUT = Setting(None, 90.0, number(0, 3_600, low_open=True), "seconds per API read")
+API_RETRIES = Setting(None, 4, integer(0, 20), "retries of a failed API request")
+API_CONCURRENCY = Setting(None, 4, integer(1, 32), "API requests in flight at once")
+API_PACE = Setting(None, 0.1, number(0, 60), "seconds between API requests")
+API_RETRY_AFTER = Setting(None, 60.0, number(0, 3_600), "longest Retry-After honoured (s)")
+# k and ε: the general rule only (a whole number ≥ 1, a finite number > 0); the privacy bounds
+# are PrivacySettings' own (docs/privacy.md).
+MIN_COHORT_SIZE = Setting(
+    "MIN_COHORT_SIZE", 5, integer(1), "k: minimum contributors per published cell", as_env="int"
+)
+DIFFERENTIAL_PRIVACY_EPSILON = Setting(
+    "DIFFERENTIAL_PRIVACY_EPSILON",
+    1.0,
+    number(0, low_open=True),
+    "ε per DP release",
+    as_env=None,  # Dagster has no float EnvVar: the value, validated at load
+)
+# At least a day (0 or less would make report_retention delete every report at once), at most
+# ten years (a longer horizon is no retention; and far dates overflow the expiry arithmetic).
+DATA_RETENTION_DAYS = Setting(
+    "DATA_RETENTION_DAYS",
+    365,
+    integer(1, 3_650),
+    "days private submissions and generated reports are kept",
+    as_env="int",
+)
+SUBMISSIONS_INBOX_DIR = Setting(
+    "SUBMISSIONS_INBOX_DIR", _inbox_in_data_dir, _directory, "where participants drop metric files"
+)
+# A submission file is a few rows per district, metric and year: 10 MB is ~250,000 rows. Bigger
+# files are quarantined unread, so a stray export cannot exhaust the run's memory.
+SUBMISSIONS_MAX_FILE_BYTES = Setting(
+    "SUBMISSIONS_MAX_FILE_BYTES",
+    10_000_000,
+    integer(1_000, 1_000_000_000),
+    "largest inbox file read, in bytes",
+    as_env="int",
+)
+SUBMISSIONS_MAX_ROWS = Setting(
+    "SUBMISSIONS_MAX_ROWS",
+    100_000,
+    integer(1, 10_000_000),
+    "most rows read from one inbox file",
+    as_env="int",
+)
+PEER_CRITERIA = Setting(
+    None, lambda: list(CRITERIA), subset(CRITERIA), f"peer criteria, a subset of {CRITERIA}"
+)
+REPORTS_DIR = Setting("REPORTS_DIR", _reports_in_data_dir, _directory, "where reports are written")
 
-    An integer default gives ``EnvVar.int``, so integer fields take integer variables.
-    """
-    if not os.environ.get(name):
-        return default
-    return dg.EnvVar.int(name) if isinstance(default, int) else dg.EnvVar(name)
+# BENCHMARKING_DATA_DIR is checked through the defaults derived from it, when they are used.
+ENVIRONMENT: tuple[Setting, ...] = (
+    DATABASE_URL,
+    EDUCATION_DATA_SOURCE,
+    EDUCATION_DATA_API_URL,
+    MIN_COHORT_SIZE,
+    DIFFERENTIAL_PRIVACY_EPSILON,
+    DATA_RETENTION_DAYS,
+    SUBMISSIONS_INBOX_DIR,
+    SUBMISSIONS_MAX_FILE_BYTES,
+    SUBMISSIONS_MAX_ROWS,
+    REPORTS_DIR,
+)
 
 
-class Warehouse(dg.ConfigurableResource):
-    """SQLite file by default, PostgreSQL with a ``postgresql://`` URL; migrated on start."""
+class Warehouse(SettingsResource):
+    """SQLite file by default, PostgreSQL with a ``postgresql://`` URL; migrated on start,
+    SQLite's write-ahead log checkpointed into the file when the run ends."""
 
-    database_url: str = Field(
-        description="SQLAlchemy URL of the warehouse (sqlite:///… or postgresql://…).",
-    )
+    database_url: str = DATABASE_URL.field()
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        super().setup_for_execution(context)
         applied = self.store().migrate()
         if applied and context.log:
             context.log.info(f"warehouse migrations applied: {', '.join(applied)}")
 
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        self.store().checkpoint()
+
     def store(self) -> WarehouseStore:
-        return WarehouseStore(self.database_url)
-
-
-SOURCES = ("sample", "api")
-
-
-def _env_setting(name: str) -> Any:
-    """A default read from the environment when the resource is built, for a field Dagster
-    may rebuild from run config: with a plain class default, run config that sets only
-    ``timeout_seconds`` silently reset ``source`` to the class's ``sample``."""
-    return lambda: os.environ.get(name) or DEFAULTS[name]
+        return WarehouseStore(DATABASE_URL.resolve(self.database_url, "Warehouse.database_url"))
 
 
 COVERAGE_MODES = ("catalog", "shipped")
 _COVERAGE_CACHE = CoverageCache(time.monotonic)
 
 
-class EducationDataSource(dg.ConfigurableResource):
+class EducationDataSource(SettingsResource):
     """Where raw district data comes from: ``sample`` (default, offline) or ``api`` (docs/data.md).
 
     With the API, which years and variables each endpoint has is read from the API's own
@@ -114,19 +216,13 @@ class EducationDataSource(dg.ConfigurableResource):
     and threads would only contend for the GIL.
     """
 
-    source: str = Field(
-        default_factory=_env_setting("EDUCATION_DATA_SOURCE"),
-        description="sample or api (EDUCATION_DATA_SOURCE)",
-    )
-    api_url: str = Field(
-        default_factory=_env_setting("EDUCATION_DATA_API_URL"),
-        description="base URL of the API (EDUCATION_DATA_API_URL)",
-    )
-    timeout_seconds: float = Field(default=90.0, description="per socket connect/read")
-    max_retries: int = 4
-    max_concurrency: int = 4
-    pace_seconds: float = 0.1
-    max_retry_after_seconds: float = 60.0
+    source: str = EDUCATION_DATA_SOURCE.field()
+    api_url: str = EDUCATION_DATA_API_URL.field()
+    timeout_seconds: float = API_TIMEOUT.field()
+    max_retries: int = API_RETRIES.field()
+    max_concurrency: int = API_CONCURRENCY.field()
+    pace_seconds: float = API_PACE.field()
+    max_retry_after_seconds: float = API_RETRY_AFTER.field()
     request_deadline_seconds: float = Field(
         default=DEFAULT_LIMITS["request_deadline_seconds"],
         description="one request, first byte to last (a trickling server is cut off)",
@@ -164,21 +260,18 @@ class EducationDataSource(dg.ConfigurableResource):
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     def setting(self, name: str) -> Any:
-        """A field's value, resolving an ``EnvVar`` Dagster left unresolved: when run config
-        rebuilds the resource, fields it does not set keep the definition's ``EnvVar``."""
+        """A field's value, resolving an ``EnvVar`` Dagster left unresolved (run config that
+        rebuilds the resource keeps the definition's ``EnvVar`` in fields it does not set)."""
         value = getattr(self, name)
-        return value.get_value() if isinstance(value, dg.EnvVar) else value
+        setting = settings_of(type(self)).get(name)
+        if setting is not None:
+            return setting.resolve(value, f"EducationDataSource.{name}")
+        return value
 
     def kind(self) -> str:
         """``sample`` or ``api``; anything else is an error naming the setting."""
-        source = self.setting("source")
-        kind = str(source).strip().lower()
-        if kind not in SOURCES:
-            raise ValueError(
-                f"EducationDataSource.source (EDUCATION_DATA_SOURCE) is {source!r}; "
-                f"want one of {', '.join(SOURCES)}"
-            )
-        return kind
+        where = "EducationDataSource.source"
+        return EDUCATION_DATA_SOURCE.check(self.setting("source"), where)
 
     def _limits(self) -> dict[str, Any]:
         if self.coverage not in COVERAGE_MODES:
@@ -277,65 +370,66 @@ class EducationDataSource(dg.ConfigurableResource):
             self._shared = None
 
 
-class PrivacySettings(dg.ConfigurableResource):
+class PrivacySettings(SettingsResource):
     """k, ε, retention and the inbox (``MIN_COHORT_SIZE``, ``DIFFERENTIAL_PRIVACY_EPSILON``,
-    ``DATA_RETENTION_DAYS``, ``SUBMISSIONS_INBOX_DIR``), and which peer criteria to use."""
+    ``DATA_RETENTION_DAYS``, ``SUBMISSIONS_INBOX_DIR`` and its bounds), and which peer criteria
+    to use."""
 
-    # no pydantic bounds here (they reject EnvVar values); k ≥ 1, ε > 0 are checked where used
-    min_cohort_size: int = Field(default=5, description="k: minimum contributors per cell")
-    epsilon: float = Field(default=1.0, description="ε per DP release")
-    retention_days: int = Field(default=365, description="days a submission is kept")
-    inbox_dir: str = Field(default_factory=default_inbox_dir)
-    criteria: list[str] = Field(default=list(CRITERIA), description=f"subset of {CRITERIA}")
+    min_cohort_size: int = MIN_COHORT_SIZE.field()
+    epsilon: float = DIFFERENTIAL_PRIVACY_EPSILON.field()
+    retention_days: int = DATA_RETENTION_DAYS.field()
+    inbox_dir: str = SUBMISSIONS_INBOX_DIR.field()
+    criteria: list[str] = PEER_CRITERIA.field()
+    inbox_max_file_bytes: int = SUBMISSIONS_MAX_FILE_BYTES.field()
+    inbox_max_rows: int = SUBMISSIONS_MAX_ROWS.field()
 
     def peer_criteria(self) -> PeerCriteria:
-        unknown = set(self.criteria) - set(CRITERIA)
-        if unknown:
-            raise ValueError(f"unknown peer criteria {sorted(unknown)}; choose from {CRITERIA}")
         return PeerCriteria(**{c: c in self.criteria for c in CRITERIA})
+
+    def inbox_limits(self) -> InboxLimits:
+        return InboxLimits(max_file_bytes=self.inbox_max_file_bytes, max_rows=self.inbox_max_rows)
 
 
 def build_privacy_settings() -> PrivacySettings:
-    """The resource from the environment. Dagster has no float ``EnvVar``, so ε is read here."""
-    epsilon = (
-        os.environ.get("DIFFERENTIAL_PRIVACY_EPSILON") or DEFAULTS["DIFFERENTIAL_PRIVACY_EPSILON"]
-    )
+    """The resource from the environment (every variable validated now)."""
     return PrivacySettings(
-        min_cohort_size=env_or("MIN_COHORT_SIZE", int(DEFAULTS["MIN_COHORT_SIZE"])),
-        epsilon=float(epsilon),
-        retention_days=env_or("DATA_RETENTION_DAYS", int(DEFAULTS["DATA_RETENTION_DAYS"])),
-        inbox_dir=env_or("SUBMISSIONS_INBOX_DIR", default_inbox_dir()),
+        min_cohort_size=MIN_COHORT_SIZE.env_value(),
+        epsilon=DIFFERENTIAL_PRIVACY_EPSILON.env_value(),
+        retention_days=DATA_RETENTION_DAYS.env_value(),
+        inbox_dir=SUBMISSIONS_INBOX_DIR.env_value(),
+        inbox_max_file_bytes=SUBMISSIONS_MAX_FILE_BYTES.env_value(),
+        inbox_max_rows=SUBMISSIONS_MAX_ROWS.env_value(),
     )
 
 
-class ReportSettings(dg.ConfigurableResource):
+class ReportSettings(SettingsResource):
     """Where report files go (``REPORTS_DIR``, default ``data/reports``)."""
 
-    reports_dir: str = Field(default_factory=default_reports_dir)
+    reports_dir: str = REPORTS_DIR.field()
 
 
 def build_resources() -> dict[str, Any]:
-    """Every resource of the code location, from the environment."""
+    """Every resource of the code location, from the environment.
+
+    Every variable is validated here, once, at load: a bad one stops the code location (and the
+    ``benchmarking`` command) with a :class:`SettingError` naming it, before anything runs.
+    """
+    check_environment(ENVIRONMENT)
     return {
-        "warehouse": Warehouse(database_url=env_or("DATABASE_URL", default_database_url())),
+        "warehouse": Warehouse(database_url=DATABASE_URL.env_value()),
         "education_data": EducationDataSource(
-            source=env_or("EDUCATION_DATA_SOURCE", DEFAULTS["EDUCATION_DATA_SOURCE"]),
-            api_url=env_or("EDUCATION_DATA_API_URL", DEFAULTS["EDUCATION_DATA_API_URL"]),
+            source=EDUCATION_DATA_SOURCE.env_value(),
+            api_url=EDUCATION_DATA_API_URL.env_value(),
         ),
         "privacy": build_privacy_settings(),
-        "reports": ReportSettings(reports_dir=env_or("REPORTS_DIR", default_reports_dir())),
+        "reports": ReportSettings(reports_dir=REPORTS_DIR.env_value()),
     }
 
 
-def resolved(resource: dg.ConfigurableResource) -> Any:
-    """The same resource with its ``EnvVar`` settings replaced by their values, for use
-    outside a run (the ``benchmarking`` command)."""
-    values = {}
-    for name in type(resource).model_fields:
-        value = getattr(resource, name)
-        get_value = getattr(value, "get_value", None)  # EnvVar and EnvVar.int
-        values[name] = get_value() if callable(get_value) else value
-    return type(resource)(**values)
+def resolved(resource: SettingsResource) -> Any:
+    """The same resource with its ``EnvVar`` settings replaced by their validated values, for
+    use outside a run (the ``benchmarking`` command)."""
+    return resource.resolved()
 
 
 def resolved_resources() -> dict[str, Any]:

@@ -7,6 +7,16 @@ renders PDF, XLSX and the long and wide CSV under ``{reports_dir}/{year}/{leaid}
 file in one transaction. :func:`delete_report_writes` removes a district's files and returns the
 row deletes (with their audit entries) to run; :func:`purge_expired_reports` applies
 ``DATA_RETENTION_DAYS``.
+
+**Atomic generation.** Every file of the batch is rendered in memory first (a district whose
+report cannot be rendered stops the batch with its leaid and format before anything is
+written), then written under a temporary name (``.{name}.{token}.tmp`` beside it), then the rows
+are committed, and only then are the files renamed into place. So a report file under its real
+name always has its row (and so its expiry); a run killed before the commit leaves only
+temporary files, and a run killed between commit and rename leaves rows whose files the next
+run rewrites (and retention moves into place). :func:`sweep_orphans` (run by retention) settles
+what is older than :data:`STALE_TMP_SECONDS`: committed temporary files are moved into place,
+other temporary files and report files that no row lists are deleted.
 """
 
 from __future__ import annotations
@@ -14,7 +24,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import time
+import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -197,29 +209,108 @@ def read_frames(store: WarehouseStore, year: int, leaids: list[str], k: int) -> 
     )
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+STALE_TMP_SECONDS = 3_600  # a temporary report file this old belongs to no live run
+_TMP = re.compile(r"^\.benchmark_report_[0-9]{7}_[0-9]{4}\.(pdf|xlsx|csv)\.[0-9a-f]{32}\.tmp$")
+_FINAL = re.compile(r"^benchmark_report_[0-9]{7}_[0-9]{4}\.(pdf|xlsx|csv)$")
+RENDERERS = (
+    ("pdf", render_pdf),
+    ("xlsx", render_xlsx),
+    ("csv", render_csv),
+    ("csv_wide", render_csv_wide),
+)
+
+
+class ReportError(RuntimeError):
+    """A report could not be generated; the message names the district, year and format."""
 
 
 def render_files(report: ReportData, reports_dir: str) -> dict[str, tuple[Path, bytes]]:
-    """Render the formats (PDF, XLSX, long and wide CSV) and write them; returns
-    ``format → (path, bytes)``."""
+    """Render the formats (PDF, XLSX, long and wide CSV) in memory; returns ``format → (final
+    path, bytes)``.
+
+    Nothing is written here: :func:`generate` writes a whole batch once every report rendered."""
     out = {}
-    renderers = (
-        ("pdf", render_pdf),
-        ("xlsx", render_xlsx),
-        ("csv", render_csv),
-        ("csv_wide", render_csv_wide),
-    )
-    for fmt, render in renderers:
-        data = render(report)
-        path = report_path(reports_dir, report.leaid, report.year, fmt)
-        _write_atomic(path, data)
-        out[fmt] = (path, data)
+    for fmt, render in RENDERERS:
+        try:
+            data = render(report)
+        except Exception as exc:  # any renderer failure: name the report, write nothing
+            raise ReportError(
+                f"report {report.leaid} {report.year}: the {fmt.upper()} could not be rendered "
+                f"({type(exc).__name__}: {exc}); no report of this run was written"
+            ) from exc
+        out[fmt] = (report_path(reports_dir, report.leaid, report.year, fmt), data)
     return out
+
+
+def _write_temporary(files: list[tuple[Path, bytes]]) -> list[tuple[Path, Path]]:
+    """Write each file beside its final path under a temporary name; ``[(tmp, final)]``."""
+    token = uuid.uuid4().hex
+    moves: list[tuple[Path, Path]] = []
+    try:
+        for path, data in files:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{token}.tmp")
+            tmp.write_bytes(data)
+            moves.append((tmp, path))
+    except BaseException:
+        _discard(moves)
+        raise
+    return moves
+
+
+def _discard(moves: list[tuple[Path, Path]]) -> None:
+    for tmp, _ in moves:
+        tmp.unlink(missing_ok=True)
+
+
+def sweep_orphans(store: WarehouseStore, reports_dir: str | Path) -> dict[str, int]:
+    """Settle what a killed run left under ``reports_dir``, once it is older than any run
+    (:data:`STALE_TMP_SECONDS`): a temporary file whose row was committed (same path, same
+    SHA-256) and whose file is missing is moved into place; other temporary files are deleted,
+    and so are report files that ``benchmark_reports`` does not list (left by older code, or
+    copied in by hand). Only files named like reports are touched; links are neither followed
+    nor deleted."""
+    root = Path(reports_dir)
+    counts = {"recovered_files": 0, "stale_temporary_files": 0, "unlisted_report_files": 0}
+    if not root.is_dir():
+        return counts
+    rows = store.read_df(
+        "SELECT path, sha256 FROM benchmark_reports",
+        schema={"path": pl.String(), "sha256": pl.String()},
+    )
+    listed = dict(rows.iter_rows())
+    # A live run's files are younger: its temporary files before its commit, and its renamed
+    # ones after a commit that the read above may not have seen.
+    cutoff = time.time() - STALE_TMP_SECONDS
+    for folder, dirs, names in os.walk(root, followlinks=False):  # bounded by the tree
+        dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(folder, d))]
+        for name in names:
+            path = Path(folder) / name
+            temporary, final = _TMP.match(name), _FINAL.match(name)
+            if not (temporary or final) or path.is_symlink() or path.lstat().st_mtime >= cutoff:
+                continue
+            if final:
+                if str(path.resolve()) not in listed:
+                    path.unlink(missing_ok=True)
+                    counts["unlisted_report_files"] += 1
+                continue
+            target = path.with_name(name[1:].rsplit(".", 2)[0])
+            expected = listed.get(str(target.resolve()))
+            if expected and not target.exists() and _sha256(path) == expected:
+                os.replace(path, target)
+                counts["recovered_files"] += 1
+            else:
+                path.unlink(missing_ok=True)
+                counts["stale_temporary_files"] += 1
+    return counts
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def delete_report_writes(
@@ -254,12 +345,13 @@ def generate(
     frames = read_frames(store, year, leaids, k)
     now = datetime.now(UTC)
     stamp, expires = now.strftime(_TS), (now + timedelta(days=retention_days)).strftime(_TS)
-    reports, insights, writes, summary = [], [], [], []
+    reports, insights, writes, summary, rendered = [], [], [], [], []
     for leaid in leaids:
         started = time.perf_counter()
         report = build_report(frames, leaid, stamp)
         report = replace(report, insights=derive_insights(report, frames.peer_members))
         files = render_files(report, reports_dir)
+        rendered += files.values()
         for fmt, (path, data) in files.items():
             sha = hashlib.sha256(data).hexdigest()
             reports.append((leaid, year, fmt, str(path), len(data), sha, stamp, expires))
@@ -301,13 +393,20 @@ def generate(
             }
         )
     where = {"leaid": leaids, "year": year}
-    store.replace_many(
-        [
-            ("benchmark_reports", pl.DataFrame(reports, REPORT_SCHEMA, orient="row"), where),
-            ("benchmark_insights", pl.DataFrame(insights, INSIGHT_SCHEMA, orient="row"), where),
-            *writes,
-        ]
-    )
+    moves = _write_temporary(rendered)
+    try:
+        store.replace_many(
+            [
+                ("benchmark_reports", pl.DataFrame(reports, REPORT_SCHEMA, orient="row"), where),
+                ("benchmark_insights", pl.DataFrame(insights, INSIGHT_SCHEMA, orient="row"), where),
+                *writes,
+            ]
+        )
+    except BaseException:
+        _discard(moves)
+        raise
+    for tmp, final in moves:  # after the commit: a file under its real name has its row
+        os.replace(tmp, final)
     return summary
 
 

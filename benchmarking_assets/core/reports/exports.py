@@ -7,6 +7,10 @@ per metric with human headers and labels, values rounded as the PDF prints them,
 their own columns, the change's unit and the years it compares, and a reading of the metric
 (better or worse than peers for students, improving or declining).
 
+**Control characters** that no XLSX cell can hold (NUL and the other C0 controls but tab,
+newline and carriage return) become spaces in every exported cell, so one bad name cannot make
+the workbook fail after other files were written.
+
 **Formula injection.** A spreadsheet runs a cell that starts with ``=``, ``+``, ``-``, ``@``, a tab
 or a carriage return as a formula. :func:`safe_cell` prefixes such *text* with an apostrophe
 (``'=HYPERLINK(…)`` is shown, never run). Numbers are real values in these reports — deltas
@@ -36,6 +40,8 @@ from benchmarking_assets.core.reports.insights import metric_story
 FORMATS = ("pdf", "xlsx", "csv", "csv_wide")
 _FILE_ENDING = {"pdf": ".pdf", "xlsx": ".xlsx", "csv": ".csv", "csv_wide": "_wide.csv"}
 _TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+# Characters an XLSX cell cannot hold (openpyxl refuses the whole workbook for one of them).
+_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 CSV_COLUMNS = ("leaid", "report_year", "section", "metric", "measure", "data_year", "value", "text")
 
@@ -46,7 +52,7 @@ def safe_cell(value: Any) -> Any:
         return value
     if isinstance(value, int | float):
         return None if isinstance(value, float) and not math.isfinite(value) else value
-    text = str(value)
+    text = _ILLEGAL.sub(" ", str(value))
     if text.startswith(_TRIGGERS) and not (text[0] in "+-" and _NUMBER.match(text)):
         return "'" + text
     return text
