@@ -81,7 +81,7 @@ def test_control_characters_and_tex_in_a_name_give_complete_reports(
     rows = store.read_df(
         "SELECT format, path FROM benchmark_reports WHERE leaid = :l", {"l": leaid}
     )
-    assert sorted(rows["format"].to_list()) == ["csv", "pdf", "xlsx"]
+    assert sorted(rows["format"].to_list()) == ["csv", "csv_wide", "pdf", "xlsx"]
     assert {str(p) for p in report_files(tmp_path / "reports")} == set(rows["path"].to_list())
     xlsx = next(Path(p) for f, p in rows.rows() if f == "xlsx")
     summary = {r[0]: r[1] for r in load_workbook(xlsx)["Summary"].iter_rows(values_only=True)}
@@ -157,10 +157,11 @@ def test_a_killed_report_run_leaves_no_file_without_its_row(
     assert run.returncode == -signal.SIGKILL, run.stderr
     left = report_files(reports_dir)
     finals = [p for p in left if not p.name.endswith(".tmp")]
-    assert len(left) == 9  # 3 districts × 3 formats, all still under temporary names
+    formats = len(report_store.RENDERERS)
+    assert len(left) == 3 * formats  # 3 districts × every format, still under temporary names
     assert finals == [] and all(p.name.startswith(".benchmark_report_") for p in left)
     rows = store.scalar("SELECT COUNT(*) FROM benchmark_reports")
-    assert rows == (0 if where == "before_commit" else 9)
+    assert rows == (0 if where == "before_commit" else 3 * formats)
 
     # The next run of those partitions writes every file under its row's path.
     result = dg.materialize(
@@ -187,10 +188,10 @@ def test_a_killed_report_run_leaves_no_file_without_its_row(
     swept = dg.materialize([report_retention], resources=res, instance=instance)
     assert swept.success
     (mat,) = swept.asset_materializations_for_node("report_retention")
-    # after the commit, the two districts not re-run had rows but no files: 6 recovered
-    recovered = 0 if where == "before_commit" else 6
+    # after the commit, the two districts not re-run had rows but no files: their files recovered
+    recovered = 0 if where == "before_commit" else 2 * formats
     assert mat.metadata["recovered_files"].value == recovered
-    assert mat.metadata["stale_temporary_files"].value == 9 - recovered
+    assert mat.metadata["stale_temporary_files"].value == 3 * formats - recovered
     assert mat.metadata["unlisted_report_files"].value == 1
     remaining = report_files(reports_dir)
     assert not orphan.exists() and young.exists()

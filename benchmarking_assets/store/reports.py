@@ -44,7 +44,12 @@ from benchmarking_assets.core.reports.content import (
     ReportFrames,
     build_report,
 )
-from benchmarking_assets.core.reports.exports import render_csv, render_csv_wide, report_path
+from benchmarking_assets.core.reports.exports import (
+    FILE_ENDINGS,
+    render_csv,
+    render_csv_wide,
+    report_path,
+)
 from benchmarking_assets.core.reports.insights import derive_insights
 from benchmarking_assets.core.reports.render_pdf import render_pdf
 from benchmarking_assets.core.reports.render_xlsx import render_xlsx
@@ -210,8 +215,10 @@ def read_frames(store: WarehouseStore, year: int, leaids: list[str], k: int) -> 
 
 
 STALE_TMP_SECONDS = 3_600  # a temporary report file this old belongs to no live run
-_TMP = re.compile(r"^\.benchmark_report_[0-9]{7}_[0-9]{4}\.(pdf|xlsx|csv)\.[0-9a-f]{32}\.tmp$")
-_FINAL = re.compile(r"^benchmark_report_[0-9]{7}_[0-9]{4}\.(pdf|xlsx|csv)$")
+# A report file's name, for every format the renderers write (``FILE_ENDINGS``).
+_ENDINGS = "|".join(re.escape(e) for e in sorted(FILE_ENDINGS.values(), key=len, reverse=True))
+_TMP = re.compile(rf"^\.benchmark_report_[0-9]{{7}}_[0-9]{{4}}({_ENDINGS})\.[0-9a-f]{{32}}\.tmp$")
+_FINAL = re.compile(rf"^benchmark_report_[0-9]{{7}}_[0-9]{{4}}({_ENDINGS})$")
 RENDERERS = (
     ("pdf", render_pdf),
     ("xlsx", render_xlsx),

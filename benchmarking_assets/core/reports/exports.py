@@ -38,7 +38,7 @@ from benchmarking_assets.core.reports.content import QUARTER_TEXT, ReportData
 from benchmarking_assets.core.reports.insights import metric_story
 
 FORMATS = ("pdf", "xlsx", "csv", "csv_wide")
-_FILE_ENDING = {"pdf": ".pdf", "xlsx": ".xlsx", "csv": ".csv", "csv_wide": "_wide.csv"}
+FILE_ENDINGS = {"pdf": ".pdf", "xlsx": ".xlsx", "csv": ".csv", "csv_wide": "_wide.csv"}
 _TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 # Characters an XLSX cell cannot hold (openpyxl refuses the whole workbook for one of them).
 _ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
@@ -70,7 +70,7 @@ def report_path(reports_dir: str | Path, leaid: str, year: int | str, fmt: str) 
     if fmt not in FORMATS:
         raise ValueError(f"unknown report format {fmt!r}")
     root = Path(reports_dir).resolve()
-    name = f"benchmark_report_{leaid}_{year}{_FILE_ENDING[fmt]}"
+    name = f"benchmark_report_{leaid}_{year}{FILE_ENDINGS[fmt]}"
     path = (root / str(year) / leaid / name).resolve()
     if root not in path.parents:
         raise ValueError(f"{path} is outside the reports folder {root}")
