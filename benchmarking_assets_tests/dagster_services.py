@@ -63,11 +63,17 @@ def free_port() -> int:
 class DagsterStack:
     """A temporary ``DAGSTER_HOME`` on a new PostgreSQL database, webserver and daemon."""
 
-    def __init__(self, base_pg_url: str, workdir: Path, env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        base_pg_url: str,
+        workdir: Path,
+        env: dict[str, str] | None = None,
+        instance_yaml: Path = REPO / "deploy" / "dagster.yaml",
+    ):
         self.workdir = workdir
         self.home = workdir / "dagster_home"
         self.home.mkdir(parents=True, exist_ok=True)
-        shutil.copy(REPO / "deploy" / "dagster.yaml", self.home / "dagster.yaml")
+        shutil.copy(instance_yaml, self.home / "dagster.yaml")
         url = sa.engine.make_url(base_pg_url)
         self.db_name = f"dagster_test_{uuid.uuid4().hex[:10]}"
         self._admin_url = url.set(drivername="postgresql+psycopg", database="postgres")

@@ -1,14 +1,14 @@
-"""An independent implementation of SPEC §5 in SQL, and the national sample to run it on.
+"""An independent implementation of docs/metrics.md in SQL, and the national sample to run it on.
 
-The Polars code in ``benchmarking_assets.core.benchmarks`` and the SQL here share nothing
-but the SPEC: the SQL computes every output inside the database from ``district_data_history``
-with aggregates and window functions (``PERCENT_RANK`` for quartiles, ``ROW_NUMBER`` for the
-two latest absenteeism observations and for type-7 quantiles), so that the parity test compares
-two readings of the SPEC. It runs unchanged on SQLite (≥ 3.25) and PostgreSQL.
+The Polars code in ``benchmarking_assets.core.benchmarks`` and the SQL here share nothing but
+the definitions in docs/metrics.md: the SQL computes every output inside the database from
+``district_data_history`` with aggregates and window functions (``PERCENT_RANK`` for quartiles,
+``ROW_NUMBER`` for the two latest absenteeism observations and for type-7 quantiles), so that
+the parity test compares two readings of the definitions. It runs unchanged on SQLite (≥ 3.25)
+and PostgreSQL.
 
 Every query takes one bind parameter, ``:year``. (A single all-years query is slower on both
-backends: their window functions sort the whole table.)
-"""
+backends: their window functions sort the whole table.)"""
 
 from __future__ import annotations
 

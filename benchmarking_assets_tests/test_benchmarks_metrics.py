@@ -1,8 +1,8 @@
-"""Hand-worked benchmarks (SPEC §4–§5): every output value below was computed on paper.
+"""Hand-worked benchmarks (docs/metrics.md): every output value below was computed on paper.
 
 The example has two states and six districts over 2012–2019; the outputs of 2019 are checked
 column by column. New Mexico (NM) has five districts, Delaware (DE) one. It covers the edge
-cases the SPEC names: enrollment 0 (C), teachers FTE 0 (D), a prior count of 0 (B's ELL, C's
+cases docs/metrics.md names: enrollment 0 (C), teachers FTE 0 (D), a prior count of 0 (B's ELL, C's
 SWD), no row in year − 3 (E), biennial absenteeism (the latest observation in 2017 for E, a
 gap of 6 years for D, an observation in year − 7 for C, one that is too old for F), ties (A/E
 on SWD % and ELL %, A/D on math), quartile boundaries p = 0.25 and 0.5 (math), a state with
@@ -162,7 +162,8 @@ QUARTILES = {
     E: (WB, BE, None, None, BE, WA, WA, WB),
     F: (None,) * 8,
 }
-# Trends 2019 vs 2016, in SPEC order: swd, ell, absenteeism, graduation, ratio, math, read, exp
+# Trends 2019 vs 2016, in the order of docs/data.md: swd, ell, absenteeism, graduation, ratio,
+# math, read, exp
 TRENDS = {
     # swd (100−80)/80 = 25 %; ell (50−40)/40 = 25 %; absenteeism 10 (2019) − 12 (2017) = −2;
     # grad 90−85; ratio 20 − 900/60 = 5; math 40−35; read 50−55; exp (10000−8000)/8000 = 25 %

@@ -20,8 +20,8 @@ from benchmarking_assets.core.benchmarks import (
     STATE_BENCHMARKS_SCHEMA,
 )
 from benchmarking_assets.store import WarehouseStore
+from benchmarking_assets_tests.pdf_support import extract_text
 from benchmarking_assets_tests.reference_sql import assert_frames_agree, sql_outputs
-from benchmarking_assets_tests.system_tools import require_executable
 
 REPO = Path(__file__).resolve().parents[1]
 SPEC_TABLES = {"district_data_history", "state_benchmarks", "district_benchmarks"}
@@ -75,13 +75,13 @@ def test_demo_builds_the_graph_and_records_runs_in_dagster_home(
         assert_frames_agree(stored[1], recomputed[1], ["leaid"])
         assert_frames_agree(stored[2], recomputed[2], ["leaid", "metric"])
 
-    # Reports: a PDF, an XLSX and a CSV per sample participant for the newest year, on disk,
-    # and their paths printed.
+    # Reports: a PDF, an XLSX, a long and a wide CSV per sample participant for the newest
+    # year, on disk, and their paths printed.
     reports = store.read_df("SELECT leaid, year, format, path FROM benchmark_reports")
     participants = store.scalar("SELECT COUNT(*) FROM benchmark_participants")
     assert participants > 0
-    assert sorted(set(reports["format"])) == ["csv", "pdf", "xlsx"]
-    assert reports.height == 3 * participants and set(reports["year"]) == {2021}
+    assert sorted(set(reports["format"])) == ["csv", "csv_wide", "pdf", "xlsx"]
+    assert reports.height == 4 * participants and set(reports["year"]) == {2021}
     for path in reports["path"]:
         assert Path(path).is_file() and Path(path).stat().st_size > 0
         assert path in run.stdout
@@ -104,9 +104,7 @@ def test_demo_builds_the_graph_and_records_runs_in_dagster_home(
             assert got[(r["metric"], "peer_group")]["text"] == r["group_label"]
     first = published.row(0, named=True)
     pdf = reports.filter((pl.col("leaid") == first["leaid"]) & (pl.col("format") == "pdf"))
-    pdftotext = require_executable("pdftotext", apt_package="poppler-utils")
-    text = " ".join(subprocess.run([pdftotext, pdf["path"][0], "-"], capture_output=True,
-                                   text=True, check=True).stdout.split())  # fmt: skip
+    text = " ".join(extract_text(Path(pdf["path"][0])).split())
     assert f"{first['group_label']} (n={first['n']})" in text and "±" in text
     assert "in 9 cases out of 10 the true peer mean" in text
 

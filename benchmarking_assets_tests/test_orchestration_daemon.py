@@ -22,10 +22,10 @@ import pytest
 from benchmarking_assets.store import WarehouseStore
 from benchmarking_assets_tests.dagster_services import REPO, DagsterStack
 from benchmarking_assets_tests.definitions_support import code_location
-from benchmarking_assets_tests.system_tools import require_executable
+from benchmarking_assets_tests.system_tools import require_debian_program
 
 BACKFILL_KEYS = ["HI|2015", "DE|2015", "RI|2015"]
-GROUPS = ("raw", "benchmarks", "cohorts", "reports")
+GROUPS = ("raw", "benchmarks", "privacy", "reports", "retention")
 ASSET_NODES = """
 { assetNodes { assetKey { path } groupName isPartitioned
                partitionKeysByDimension { name partitionKeys } } }"""
@@ -111,7 +111,7 @@ NODE_LABEL = re.compile(r'class="AssetNode_assetName[^"]*"[^>]*>([^<]+)<')
 
 
 def _chromium() -> str:
-    return require_executable("chromium", "chromium-browser", apt_package="chromium")
+    return require_debian_program("chromium", "chromium-browser", apt_package="chromium")
 
 
 def _label_matches(label: str, name: str) -> bool:

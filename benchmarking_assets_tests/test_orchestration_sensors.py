@@ -153,21 +153,25 @@ def test_run_failure_sensor_records_the_failure(
         partition_key="RI|2015",
         resources={
             "warehouse": Warehouse(database_url=sqlite_url),
-            "education_data": EducationDataSource(source="bogus"),
+            "education_data": EducationDataSource(),
         },
+        # a bad value in run config fails the run (in code it fails at load)
+        run_config={"resources": {"education_data": {"config": {"source": "bogus"}}}},
         raise_on_error=False,
     )
     assert not result.success
     failure = result.get_run_failure_event()
-    context = dg.build_run_status_sensor_context(
+    # The warehouse resource checkpoints SQLite at teardown, so its context is a `with` block.
+    with dg.build_run_status_sensor_context(
         sensor_name="record_run_failures",
         dagster_event=failure,
         dagster_instance=instance,
         dagster_run=result.dagster_run,
         resources={"warehouse": Warehouse(database_url=sqlite_url)},
-    ).for_run_failure()
-    record_run_failures(context)
-    record_run_failures(context)  # recording twice keeps one row
+    ) as status_context:
+        context = status_context.for_run_failure()
+        record_run_failures(context)
+        record_run_failures(context)  # recording twice keeps one row
 
     rows = WarehouseStore(sqlite_url).read_df("SELECT * FROM pipeline_failures")
     assert rows.height == 1

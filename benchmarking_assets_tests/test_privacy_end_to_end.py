@@ -6,7 +6,6 @@ import csv
 import io
 import math
 import os
-import subprocess
 import time
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from benchmarking_assets.defs.resources import ReportSettings, Warehouse, build_
 from benchmarking_assets.store import WarehouseStore, audit, participation
 from benchmarking_assets.store.reports import generate
 from benchmarking_assets.store.submissions import purge_expired
+from benchmarking_assets_tests.pdf_support import extract_text
 from benchmarking_assets_tests.privacy_support import (
     PUBLISHED,
     YEAR_ASSETS,
@@ -36,7 +36,6 @@ from benchmarking_assets_tests.privacy_support import (
     small_cells,
     write_submission,
 )
-from benchmarking_assets_tests.system_tools import require_executable
 
 PRIVATE_TABLES = ["benchmark_participants", "benchmark_metric_submissions",
                   "participant_private_benchmarks", "participant_percentiles",
@@ -64,13 +63,13 @@ def test_enroll_submit_release_rerun_withdraw(
     # asks nothing
     instance = dg.DagsterInstance.ephemeral()
     sensor_resources = {"privacy": res["privacy"], "warehouse": res["warehouse"]}
-    ctx = dg.build_sensor_context(instance=instance, resources=sensor_resources)
-    first = submissions_inbox_sensor(ctx)
+    with dg.build_sensor_context(instance=instance, resources=sensor_resources) as ctx:
+        first = submissions_inbox_sensor(ctx)
     assert len(first.run_requests) == 2
-    ctx2 = dg.build_sensor_context(
+    with dg.build_sensor_context(
         instance=instance, cursor=first.cursor, resources=sensor_resources
-    )
-    assert submissions_inbox_sensor(ctx2).run_requests == []
+    ) as ctx2:
+        assert submissions_inbox_sensor(ctx2).run_requests == []
     for request in first.run_requests:
         materialize(res, ["benchmark_metric_submissions"], config=request.run_config)
     accepted = store.scalar("SELECT COUNT(*) FROM benchmark_metric_submissions")
@@ -320,12 +319,9 @@ def test_nothing_of_a_withdrawn_district_remains_after_the_sensor_path(
     # no file names it or prints it
     files = [p for p in reports_dir.rglob("*") if p.is_file()]
     assert files and not [p for p in files if x in str(p)]
-    pdftotext = require_executable("pdftotext", apt_package="poppler-utils")
     for path in files:
         text = (
-            subprocess.run(
-                [pdftotext, str(path), "-"], capture_output=True, text=True, check=True
-            ).stdout
+            extract_text(path)
             if path.suffix == ".pdf"
             else path.read_bytes().decode("utf-8", "replace")
         )
@@ -402,11 +398,9 @@ def test_private_comparisons_are_usable(
     ca = rows.filter(pl.col("state_code") == "CA")["leaid"][0]
     other = rows.filter(pl.col("state_code") != "CA")["leaid"][0]
     generate(store, str(reports_dir), 2020, [ca, other], 5, 365, budget_limit=9.0)
-    pdftotext = require_executable("pdftotext", apt_package="poppler-utils")
     for leaid in (ca, other):
         pdf = report_path(reports_dir, leaid, 2020, "pdf")
-        text = " ".join(subprocess.run([pdftotext, str(pdf), "-"], capture_output=True,
-                                       text=True, check=True).stdout.split())  # fmt: skip
+        text = " ".join(extract_text(pdf).split())
         mine = rows.filter(pl.col("leaid") == leaid)
         assert "±" in text and "in 9 cases out of 10 the true peer mean" in text
         for r in mine.iter_rows(named=True):

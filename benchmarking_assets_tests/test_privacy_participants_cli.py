@@ -22,7 +22,8 @@ def seeded(store: WarehouseStore) -> WarehouseStore:
         "district_data_history",
         pl.DataFrame(
             {"leaid": ["0100001", "0100002"], "year": [2020, 2020], "state_code": ["AL", "AL"],
-             "fips": [1, 1], "source": ["sample", "sample"]}
+             "fips": [1, 1], "source": ["sample", "sample"],
+             "lea_name": ["Alpha District", "Beta District"]}
         ),
     )  # fmt: skip
     return store
@@ -35,8 +36,14 @@ def test_enroll_settings_withdraw_list(
     assert participation.active_shares(seeded) == {"0100001": {"engagement", "ai_tutor"}}
     assert cli(seeded, "settings", "0100001", "--share", "operational") == 0
     assert participation.active_shares(seeded) == {"0100001": {"operational"}}
+    capsys.readouterr()
     assert cli(seeded, "list") == 0
-    assert "0100001  operational" in capsys.readouterr().out
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["NCES", "ID", "District", "State", "Shares", "Enrolled"]
+    assert set(lines[1]) <= {"-", " "}
+    assert lines[2].split()[:4] == ["0100001", "Alpha", "District", "AL"]
+    assert lines[2].split()[4] == "operational"
+    assert lines[-1] == "1 participant"
     assert cli(seeded, "withdraw", "0100001") == 0
     assert participation.active_shares(seeded) == {}
     log = audit.read_log(seeded, "0100001")

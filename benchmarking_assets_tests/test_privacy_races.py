@@ -174,4 +174,37 @@ def test_withdrawal_while_reports_render_wins(world: dict, monkeypatch: pytest.M
     assert [d["leaid"] for d in done] == MEMBERS[1:3]
     assert nothing_of(store, X) == dict.fromkeys(DERIVED, 0)
     assert not list(reports_dir.glob(f"*/{X}/*"))
-    assert len(list(reports_dir.glob("*/*/*"))) == 6  # two districts × PDF, XLSX, CSV
+    # two districts × every format (PDF, XLSX, long and wide CSV)
+    assert len(list(reports_dir.glob("*/*/*"))) == 2 * len(store_reports.RENDERERS)
+
+
+def test_withdrawal_between_the_commit_and_the_renames_leaves_no_file(
+    world: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rows commit under the lock, the files are renamed after it. A withdrawal that
+    commits in between deletes the rows; a file renamed after its sweep (here: the sweep missed
+    the temporary file, as when it listed the folder just before) must not stay behind."""
+    store, res = world["store"], world["res"]
+    materialize(res, YEAR_ASSETS, partition=str(YEAR))
+    reports_dir = world["tmp"] / "reports"
+    real_replace = store_reports.os.replace
+    withdrawn: list[str] = []
+
+    def withdraw_then_rename(src: Any, dst: Any) -> None:
+        if Path(dst).parent.name == X and not withdrawn:
+            kept = Path(src).read_bytes()
+            participation.withdraw(store, X, "race")  # deletes its rows and its folder
+            withdrawn.append(X)
+            Path(src).parent.mkdir(parents=True, exist_ok=True)
+            Path(src).write_bytes(kept)
+        real_replace(src, dst)
+
+    monkeypatch.setattr(store_reports.os, "replace", withdraw_then_rename)
+    done = store_reports.generate(store, str(reports_dir), YEAR, MEMBERS[:3], 5, 365)
+    monkeypatch.undo()
+    assert withdrawn == [X] and [d["leaid"] for d in done] == MEMBERS[:3]
+    assert nothing_of(store, X) == dict.fromkeys(DERIVED, 0)
+    assert not list(reports_dir.glob(f"*/{X}/*"))
+    listed = set(store.read_df("SELECT path FROM benchmark_reports")["path"].to_list())
+    on_disk = {str(p) for p in reports_dir.glob("*/*/*")}
+    assert on_disk == listed and len(listed) == 2 * len(store_reports.RENDERERS)

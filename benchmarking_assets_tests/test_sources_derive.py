@@ -1,6 +1,6 @@
-"""SPEC §2.1 derivations: ``parse_rows`` on hand-made rows, then a whole state-year served by
-a real HTTP server (``fake_api.FakeApi``) and compared, column by column, with values worked
-out by hand in the comments."""
+"""Raw-column derivations (docs/data.md): ``parse_rows`` on hand-made rows, then a whole state-
+year served by a real HTTP server (``fake_api.FakeApi``) and compared, column by column, with
+values worked out by hand in the comments."""
 
 from __future__ import annotations
 
@@ -225,8 +225,10 @@ TABLES: dict[str, list[dict[str, Any]]] = {
         crdc(S12, "0100001", ABSENT, -2),
         crdc(S13, "0100001", ABSENT, 20),
         crdc(S21, "0100002", ABSENT, -3),
-        crdc(S31, None, ABSENT, 12),  # no leaid: set aside, and its enrolment row with it
-        crdc(S32, "0100003", ABSENT, 9) | {"fips": None},  # no fips: the server leaves it out
+        # no leaid: its district is its CRDC enrolment row's
+        crdc(S31, None, ABSENT, 12),
+        # no fips: the state query leaves it out; it is asked for by crdc_id
+        crdc(S32, "0100003", ABSENT, 9) | {"fips": None},
     ],
     f"schools/crdc/enrollment/{YEAR}/race/sex/": [
         crdc(S11, "0100001", ENROLLED, 300),
@@ -311,8 +313,9 @@ def test_every_column_of_every_district_matches_the_hand_computation(derived):
         "spec_ed_students": 40,
         "ell_students": 360,  # more than enrolment: kept as sent
         "teachers_fte": None,  # -2
-        # S31's absentee row has no leaid, S32's no fips (so the state query never sees it)
-        "chronic_absenteeism_rate": None,
+        # S31's absentee row has no leaid (taken from its enrolment row), S32's no fips (the
+        # state query never sees it; the crdc_id query does): (12 + 9) / (100 + 90) × 100
+        "chronic_absenteeism_rate": pytest.approx(2100 / 190),
         "graduation_rate": None,  # -2
         "math_proficiency": 140.0,  # impossible: kept as sent
         "read_proficiency": 72.5,  # "72.5"
@@ -348,32 +351,33 @@ def test_unusable_rows_are_set_aside_with_reasons(derived):
     assert got == sorted(
         [
             ("district_directory", None, "no leaid"),
-            ("crdc_absenteeism", None, "no leaid"),
-            ("crdc_enrollment", "0100003", "school has no CRDC chronic-absenteeism row"),
-            ("crdc_enrollment", "0100003", "school has no CRDC chronic-absenteeism row"),
             ("finance", "0199999", "district not in the AL 2015 district directory"),
             ("school_directory", "0199999", "district not in the AL 2015 district directory"),
         ],
         key=str,
     )
-    assert raw.stats["set_aside"] == 6
+    assert raw.stats["set_aside"] == 3
 
 
 def test_every_page_was_fetched_with_the_state_and_subgroup_filters(derived):
     raw, api = derived
     # Directory: 4 rows at 2 per page → 2 pages; CRDC absenteeism after race=99&sex=99 on the
-    # server: S11, S11 homeless, S12, S13, S21, S31 = 6 rows → 3 pages.
+    # server: S11, S11 homeless, S12, S13, S21, S31 = 6 rows → 3 pages, then S32 by crdc_id.
     assert raw.stats["pages.district_directory"] == 2
-    assert raw.stats["pages.crdc_absenteeism"] == 3
-    assert raw.stats["rows.crdc_absenteeism"] == 6
+    assert raw.stats["pages.crdc_absenteeism"] == 4
+    assert raw.stats["rows.crdc_absenteeism"] == 7
     assert raw.stats["subgroup_rows.crdc_absenteeism"] == 1  # the homeless=1 row
+    assert raw.stats["crdc_recovery.attributed_rows"] == 1  # S31
+    assert raw.stats["crdc_recovery.recovered_rows"] == 1  # S32
     pages = [r.params for r in api.requests_for("chronic-absenteeism")]
-    assert [p.get("page") for p in pages] == [None, "2", "3"]
+    assert [p.get("page") for p in pages] == [None, "2", "3", None]
     assert all(
         p["fips"] == "1" and p["race"] == "99" and p["sex"] == "99" and p["lep"] == "99"
-        for p in pages
+        for p in pages[:3]
     )
-    # only the columns the derivations read are asked for (this server ignores `fields`)
+    # the enrolled school the state query did not return, asked for by id, without fips
+    assert "fips" not in pages[3] and pages[3]["crdc_id"] == S32
+    # only the columns the derivations read that the endpoint has are asked for
     assert pages[0]["fields"] == (
         "leaid,fips,race,sex,disability,lep,homeless,crdc_id,ncessch,students_chronically_absent"
     )

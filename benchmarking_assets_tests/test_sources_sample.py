@@ -120,8 +120,11 @@ def test_years_outside_coverage_are_500_and_unknown_paths_404(http: httpx.Client
 def test_the_quirks_of_the_real_api_are_there():
     crdc_2013 = api_rows("crdc_absenteeism", "NY", 2013)
     assert crdc_2013.filter(pl.col("leaid").is_null() & pl.col("fips").is_null()).height > 0
-    six = api_rows("crdc_enrollment", "AL", 2015)["leaid"].str.len_chars().unique().to_list()
-    assert six == [6]  # the leading zero lost, as in the API's CRDC/CCD rows for fips < 10
+    absent_2013 = api_rows("crdc_absenteeism", "AL", 2013)["leaid"].drop_nulls()
+    # the leading zero lost on chronic absenteeism, kept on enrolment, as in the real 2013 pages
+    assert absent_2013.str.len_chars().unique().to_list() == [6]
+    enrolled = api_rows("crdc_enrollment", "AL", 2013)["leaid"].str.len_chars().unique()
+    assert enrolled.to_list() == [7]
     strings = api_rows("crdc_enrollment", "AL", 2020)["enrollment_crdc"]
     assert strings.dtype == pl.String and strings.str.ends_with(".000").all()
     directory = pl.concat([api_rows("district_directory", s.code, 2015) for s in STATES])
@@ -169,10 +172,10 @@ def test_expenditure_and_absenteeism_match_the_raw_rows(client: EducationDataCli
     assert got == pytest.approx(spent / pupils)
 
     absent = api_rows("crdc_absenteeism", "AL", 2015).filter(
-        (pl.col("leaid") == leaid) & (pl.col("sex") == 99)
+        (pl.col("leaid") == leaid[1:]) & (pl.col("sex") == 99)
     )
     enrolled = api_rows("crdc_enrollment", "AL", 2015).filter(
-        (pl.col("leaid") == leaid[1:]) & (pl.col("sex") == 99)
+        (pl.col("leaid") == leaid) & (pl.col("sex") == 99)
     )
     both = absent.join(enrolled, on="crdc_id").filter(
         (pl.col("students_chronically_absent") >= 0) & (pl.col("enrollment_crdc") >= 0)
@@ -192,11 +195,21 @@ def test_coverage_gaps_show_as_nulls_without_codes(client: EducationDataClient):
     assert no_crdc.history["chronic_absenteeism_rate"].null_count() == no_crdc.history.height
 
 
-def test_crdc_schools_without_a_leaid_are_set_aside(client: EducationDataClient):
+def test_crdc_schools_without_a_leaid_are_recovered_by_crdc_id(client: EducationDataClient):
+    rows = api_rows("crdc_absenteeism", "NY", 2013)
+    unlocated = rows.filter(pl.col("fips").is_null() & (pl.col("sex") == 99))
+    assert unlocated.height > 0 and unlocated["leaid"].null_count() == unlocated.height
     raw = fetch_district_year(client, "NY", 2013, source="sample")
-    reasons = raw.set_aside.filter(pl.col("endpoint") == "crdc_enrollment")["reason"]
-    # Their absentee rows have no fips, so the state query never returns them.
-    assert reasons.to_list() and set(reasons) == {"school has no CRDC chronic-absenteeism row"}
+    # Their absentee rows have no fips, so the state query never returns them; the crdc_id
+    # query does, and each takes its district from its CRDC enrolment row.
+    assert raw.stats["crdc_recovery.recovered_rows"] == unlocated.height
+    assert raw.stats["crdc_recovery.requests"] == -(-unlocated.height // 100)
+    assert raw.set_aside.filter(pl.col("endpoint").str.starts_with("crdc")).height == 0
+
+    without = fetch_district_year(client, "NY", 2013, source="sample", recover_crdc=False)
+    lost = without.set_aside.filter(pl.col("endpoint") == "crdc_enrollment")
+    assert lost.height == unlocated.height
+    assert set(lost["reason"]) == {"school has no CRDC chronic-absenteeism row"}
 
 
 def test_resource_picks_the_source_and_refuses_unknown_ones():
@@ -206,10 +219,11 @@ def test_resource_picks_the_source_and_refuses_unknown_ones():
     assert raw.history.select("leaid", "lowest_grade", "highest_grade").rows() == [
         ("1500030", -1, 12)
     ]
-    api = EducationDataSource(source="api")
+    api = EducationDataSource(source="api", coverage="shipped")  # the shipped table: offline
     assert api.available_years()[0] == 2010 and 2024 in api.available_years()
-    with pytest.raises(ValueError, match="'csv'; want one of sample, api"):
-        EducationDataSource(source="csv").fetch_district_year("HI", 2019)
+    # refused when the resource is built (at load), not when it is first used
+    with pytest.raises(ValueError, match=r"EDUCATION_DATA_SOURCE.*'csv': must be one of sample"):
+        EducationDataSource(source="csv")
 
 
 def test_a_page_body_is_valid_json_with_nulls_for_missing_values(http: httpx.Client):

@@ -7,7 +7,7 @@ The stack is the production one (``deploy/dagster.yaml`` on a fresh PostgreSQL d
 ``dagster-webserver`` + ``dagster-daemon``); the backfill is launched over GraphQL like the
 UI does, and the warehouse is a temporary SQLite file.
 
-    python benchmarks/bench_backfill.py [--pg postgresql://postgres@127.0.0.1:5432/test]
+    python perf/bench_backfill.py [--pg postgresql://postgres@127.0.0.1:5432/test]
                                         [--skip-demo]
 """
 

@@ -1,7 +1,7 @@
 """Time and peak memory of the benchmarks computation (state, district and outlier tables).
 
-    python benchmarks/bench_benchmarks.py            # scales 1, 10, 100 + pandas comparison
-    python benchmarks/bench_benchmarks.py --scales 1 10
+    python perf/bench_benchmarks.py            # scales 1, 10, 100 + pandas comparison
+    python perf/bench_benchmarks.py --scales 1 10
 
 Data: the national offline sample (every state, 2010–2021, ~225,000 district-years; built once
 and cached by ``benchmarking_assets_tests.reference_sql.sample_history``), and the same cloned

@@ -1,4 +1,4 @@
-"""Ingestion figures (printed, not asserted): run ``python benchmarks/bench_ingest.py``.
+"""Ingestion figures (printed, not asserted): run ``python perf/bench_ingest.py``.
 
 1. Parsing + normalising API-shaped 10,000-row pages on one core: ``json.loads`` of the body,
    ``parse_rows``, both, and both for the narrower pages the API sends when it honours our

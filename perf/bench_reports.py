@@ -1,6 +1,6 @@
 """Seconds per district report (PDF + XLSX + CSV, insights, files, rows, audit) on one core.
 
-    DATABASE_URL=sqlite:///data/warehouse.sqlite python benchmarks/bench_reports.py [YEAR] [N]
+    DATABASE_URL=sqlite:///data/warehouse.sqlite python perf/bench_reports.py [YEAR] [N]
 
 Needs a warehouse with participants and cohorts (``benchmarking demo``). Reports go to a
 temporary folder and their rows are deleted afterwards. Target: ≤ 0.3 s per report.

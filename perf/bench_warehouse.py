@@ -2,7 +2,7 @@
 
 Prints figures; not a test. Target (issue #2): 1M rows to PostgreSQL in under 10 s.
 
-    python benchmarks/bench_warehouse.py [--rows 1000000] [--pg postgresql://postgres@127.0.0.1:5432/test]
+    python perf/bench_warehouse.py [--rows 1000000] [--pg postgresql://postgres@127.0.0.1:5432/test]
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
--- Raw layer: one row per district and school year, as loaded from the source (SPEC §4).
+-- Raw layer: one row per district and school year, as loaded from the source (docs/data.md).
 -- Portable DDL: runs unchanged on SQLite and PostgreSQL.
 
 CREATE TABLE IF NOT EXISTS district_data_history (

@@ -1,4 +1,4 @@
--- Benchmarks layer (SPEC §4-§5): state/national averages, district comparisons, outliers.
+-- Benchmarks layer (docs/data.md, docs/metrics.md): state/national averages, district comparisons, outliers.
 -- Portable DDL: runs unchanged on SQLite and PostgreSQL. Flags are INTEGER 0/1.
 -- Written by benchmarking_assets.benchmarks (schemas in metrics.py); one year replaced at a time.
 

@@ -1,7 +1,7 @@
--- Privacy layer (SPEC §6): participation, private submissions, peer cohorts, cohort statistics,
+-- Privacy layer (docs/privacy.md): participation, private submissions, peer cohorts, cohort statistics,
 -- differential-privacy releases and their budget ledger, and the audit log.
 -- Portable DDL: runs unchanged on SQLite and PostgreSQL. Flags are INTEGER 0/1, timestamps
--- ISO-8601 UTC text. Written by benchmarking_assets.privacy / benchmarking_assets.cohorts.
+-- ISO-8601 UTC text. Written by benchmarking_assets.store (cohorts, participation, submissions, audit).
 -- Every table read by anyone outside the warehouse holds only cells with n >= MIN_COHORT_SIZE.
 
 -- Opt-in registry: one row per enrolled district; withdrawal deletes the row (the audit log

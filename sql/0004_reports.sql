@@ -1,7 +1,7 @@
 -- Reports layer: generated report files, their insights, and the query views of the service's
 -- endpoints (seed 000: summary, compare, trends, rankings).
 -- Portable DDL: runs unchanged on SQLite and PostgreSQL. Timestamps ISO-8601 UTC text.
--- Written by benchmarking_assets.reports. The views read only privacy-filtered tables
+-- Written by benchmarking_assets.store.reports. The views read only privacy-filtered tables
 -- (district_benchmarks and state_benchmarks are public data; cohort_benchmarks and
 -- participant_percentiles hold only cells with n >= MIN_COHORT_SIZE) and only participants.
 

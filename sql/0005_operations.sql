@@ -1,5 +1,5 @@
 -- Operations (orchestration issue): failed runs recorded by the run-failure sensor
--- (benchmarking_assets.orchestration.sensors.record_run_failures), where an operator will see
+-- (benchmarking_assets.defs.automation.sensors.record_run_failures), where an operator will see
 -- them next to the data. Portable DDL: runs unchanged on SQLite and PostgreSQL; timestamps are
 -- ISO-8601 UTC text, tags a JSON object as text. One row per failed run (re-recording replaces).
 CREATE TABLE IF NOT EXISTS pipeline_failures (

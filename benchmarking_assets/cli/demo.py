@@ -196,11 +196,15 @@ def run_stage(job_name: str, start: str, end: str, log_level: str) -> StageResul
 
     t0 = time.monotonic()
     with dg.DagsterInstance.get() as instance:
-        result = defs().resolve_job_def(job_name).execute_in_process(
-            instance=instance,
-            tags={RANGE_START: start, RANGE_END: end} if start else {},
-            run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
-            raise_on_error=False,
+        result = (
+            defs()
+            .resolve_job_def(job_name)
+            .execute_in_process(
+                instance=instance,
+                tags={RANGE_START: start, RANGE_END: end} if start else {},
+                run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+                raise_on_error=False,
+            )
         )
     failure = next((e for e in result.all_events if e.event_type_value == "STEP_FAILURE"), None)
     checks = [
@@ -282,5 +286,3 @@ def print_reports(store: WarehouseStore, year: int) -> None:
     print(f"\nReports for {year}: {paths.height} files for {paths['leaid'].n_unique()} districts")
     for leaid, fmt, path in paths.rows():
         print(f"  {leaid} {fmt:<4} {path}")
-
-

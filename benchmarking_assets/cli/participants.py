@@ -1,13 +1,11 @@
 """``benchmarking participants …``: manage the opt-in registry; and the demo's sample participants.
 
-    benchmarking participants enroll LEAID --share engagement,ai_tutor
-    benchmarking participants settings LEAID --share engagement
-    benchmarking participants withdraw LEAID
-    benchmarking participants list
-    benchmarking participants budget LEAID [--year YEAR]
-
-Unknown districts and categories are refused with a message and exit status 2; every change
-is written to ``privacy_audit_log`` (actor: ``--actor``, ``BENCHMARKING_ACTOR`` or the OS user).
+``enroll``, ``settings``, ``withdraw``, ``list`` (a table: NCES id, name, state, shares,
+enrolment date) and ``budget`` (the privacy loss a district's data has used, per year and
+category, against PRIVACY_BUDGET_PER_DISTRICT). Unknown districts and categories are refused
+with a message and exit status 2; every change is written to ``privacy_audit_log`` (actor:
+``--actor``, ``BENCHMARKING_ACTOR`` or the OS user). The help texts are plain text: argparse
+prints them as written.
 """
 
 import argparse
@@ -26,26 +24,86 @@ from benchmarking_assets.store.warehouse import WarehouseStore
 DEMO_PARTICIPANTS = 60
 
 
+PARTICIPANTS_DESCRIPTION = """\
+Manage the districts that take part in benchmarking. A participant chooses which categories of
+its private platform data it shares (academic, engagement, ai_tutor, operational) and sees
+private peer comparisons only for those. Every change is written to the audit log with who
+made it (--actor, else BENCHMARKING_ACTOR, else your user name)."""
+
+PARTICIPANTS_EPILOG = """\
+Examples:
+  benchmarking participants enroll 0601234 --share engagement,ai_tutor
+  benchmarking participants settings 0601234 --share engagement
+  benchmarking participants withdraw 0601234
+  benchmarking participants list
+  benchmarking participants budget 0601234 --year 2021
+
+A district id is the 7-digit NCES LEA id (a leading zero may be left out). An unknown
+district or category is refused with a message and exit status 2, and nothing changes."""
+
+
 def add_participants_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser("participants", help="manage benchmarking participants")
-    parser.add_argument("--database-url", default=None, help="default: DATABASE_URL")
-    parser.add_argument("--actor", default=None, help="who is making the change (audit log)")
-    sub = parser.add_subparsers(dest="participants_command", required=True)
-    share_help = f"comma-separated data categories: {', '.join(CATEGORIES)}"
-    enroll = sub.add_parser("enroll", help="enroll a district, opting in to categories")
-    enroll.add_argument("leaid")
-    enroll.add_argument("--share", required=True, help=share_help)
-    settings = sub.add_parser("settings", help="change the categories a district shares")
-    settings.add_argument("leaid")
-    settings.add_argument("--share", required=True, help=share_help)
-    withdraw = sub.add_parser("withdraw", help="withdraw a district and purge its private data")
-    withdraw.add_argument("leaid")
-    sub.add_parser("list", help="list the enrolled districts")
-    budget = sub.add_parser(
-        "budget", help="show the privacy budget (ε) a district's data has used, per year/category"
+    raw = argparse.RawDescriptionHelpFormatter
+    parser = subparsers.add_parser(
+        "participants",
+        help="enroll, change, withdraw or list participating districts",
+        description=PARTICIPANTS_DESCRIPTION,
+        epilog=PARTICIPANTS_EPILOG,
+        formatter_class=raw,
     )
-    budget.add_argument("leaid")
-    budget.add_argument("--year", type=int, default=None, help="one year (default: all)")
+    parser.add_argument(
+        "--database-url",
+        default=None,
+        metavar="URL",
+        help="the warehouse (default: DATABASE_URL, else sqlite:///data/warehouse.sqlite)",
+    )
+    parser.add_argument(
+        "--actor", default=None, metavar="NAME", help="who is making the change, for the audit log"
+    )
+    sub = parser.add_subparsers(dest="participants_command", required=True, metavar="ACTION")
+    share_help = f"comma-separated data categories to share: {', '.join(CATEGORIES)}"
+    district = "the district's 7-digit NCES LEA id, e.g. 0601234"
+    enroll = sub.add_parser(
+        "enroll",
+        help="enroll a district, choosing the categories it shares",
+        description="Enroll a district that is in the warehouse, sharing the given categories.",
+    )
+    enroll.add_argument("leaid", metavar="LEAID", help=district)
+    enroll.add_argument("--share", required=True, metavar="CATEGORIES", help=share_help)
+    settings = sub.add_parser(
+        "settings",
+        help="change the categories a district shares",
+        description="Replace the categories an enrolled district shares. Categories it stops "
+        "sharing are purged at once (submissions and everything derived from them).",
+    )
+    settings.add_argument("leaid", metavar="LEAID", help=district)
+    settings.add_argument("--share", required=True, metavar="CATEGORIES", help=share_help)
+    withdraw = sub.add_parser(
+        "withdraw",
+        help="withdraw a district and purge its private data",
+        description="Withdraw a district: its registry row, submissions, every private "
+        "statistic computed with them, its privacy budget charges and its reports are deleted; "
+        "the audit log keeps the history.",
+    )
+    withdraw.add_argument("leaid", metavar="LEAID", help=district)
+    sub.add_parser(
+        "list",
+        help="list the enrolled districts as a table",
+        description="List the enrolled districts: NCES id, name, state, shared categories "
+        "and enrolment date, one per line under a header.",
+    )
+    budget = sub.add_parser(
+        "budget",
+        help="show the privacy budget a district's data has used, per year and category",
+        description="Show the privacy loss (epsilon) charged to an enrolled district's data, "
+        "per year and data category, with what is left of PRIVACY_BUDGET_PER_DISTRICT. Only "
+        "the district's own spend is shown; a metric whose next release would exceed the "
+        "budget is not released again.",
+    )
+    budget.add_argument("leaid", metavar="LEAID", help=district)
+    budget.add_argument(
+        "--year", type=int, default=None, metavar="YEAR", help="one year (default: every year)"
+    )
     return parser
 
 
@@ -55,7 +113,7 @@ def run_participants(args: argparse.Namespace) -> int:
     command = args.participants_command
     try:
         if command == "list":
-            _print_list(participation.list_participants(store))
+            _print_list(store)
             return 0
         if command == "budget":
             _print_budget(store, args.leaid, args.year)
@@ -113,13 +171,31 @@ def _print_budget(store: WarehouseStore, leaid: str, year: int | None) -> None:
               f"{r['draws']:>7}")  # fmt: skip
 
 
-def _print_list(frame: pl.DataFrame) -> None:
+LIST_COLUMNS = ("NCES ID", "District", "State", "Shares", "Enrolled")
+NAME_WIDTH = 40
+
+
+def _print_list(store: WarehouseStore) -> None:
+    """The registry as a table: header, then one district per line (names from the newest
+    year of ``district_data_history``)."""
+    frame = participation.participant_directory(store)
     if frame.height == 0:
         print("no participants")
         return
+    rows = []
     for row in frame.iter_rows(named=True):
-        shares = ",".join(sorted(participation.shares_of(row))) or "-"
-        print(f"{row['leaid']}  {shares:<40}  enrolled {row['enrolled_at']}")
+        name = row["lea_name"] or "(no name in the data)"
+        if len(name) > NAME_WIDTH:
+            name = name[: NAME_WIDTH - 3] + "..."
+        shares = ", ".join(c for c in CATEGORIES if c in participation.shares_of(row)) or "-"
+        rows.append((row["leaid"], name, row["state_code"] or "-", shares, row["enrolled_at"][:10]))
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(LIST_COLUMNS)]
+    line = "  ".join(f"{{:<{w}}}" for w in widths)
+    print(line.format(*LIST_COLUMNS).rstrip())
+    print("  ".join("-" * w for w in widths))
+    for r in rows:
+        print(line.format(*r).rstrip())
+    print(f"{len(rows)} participant{'s' if len(rows) != 1 else ''}")
 
 
 def _unit(*parts: object) -> float:

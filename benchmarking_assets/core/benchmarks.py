@@ -148,7 +148,7 @@ def district_values(history: pl.LazyFrame | pl.DataFrame, year: int) -> pl.LazyF
 
 
 def _average_exprs() -> list[pl.Expr]:
-    """Aggregations of one group (a state, or the nation): SPEC §5's averages."""
+    """Aggregations of one group (a state, or the nation): the averages of docs/metrics.md."""
     positive = _ENROLLMENT > 0  # NULL enrollment is NULL here, which filter() drops
     exprs = [
         pl.len().cast(pl.Int32).alias("district_count"),

@@ -31,6 +31,19 @@ TrendKind = Literal["pct_change", "point_change", "latest_two_observations"]
 
 PUBLIC = "public"
 CATEGORIES: tuple[str, ...] = ("academic", "engagement", "ai_tutor", "operational")
+CATEGORY_LABELS: dict[str, str] = {
+    PUBLIC: "Public data",
+    "academic": "Academic",
+    "engagement": "Engagement",
+    "ai_tutor": "AI tutor",
+    "operational": "Operations",
+}
+"""What a reader sees for a data category (reports, exports, CLI)."""
+DIRECTION_TEXT: dict[str, str] = {
+    "higher_is_better": "higher is better for students",
+    "lower_is_better": "lower is better for students",
+    "neutral": "context: neither higher nor lower is better",
+}
 
 TREND_YEARS = 3
 """A 3-year trend compares the year with year − 3."""
@@ -66,6 +79,17 @@ class Trend:
     kind: TrendKind
     base: pl.Expr  # what is compared across years (the student counts for SWD and ELL)
     unit: str  # how a change reads: "pts", "change", "% change", "% change in count"
+
+    def suffix(self, metric_unit: str) -> str:
+        """What follows a change's number on a page: ``+1.0 pts``, ``−0.3 students``,
+        ``+6.2%`` (relative change of the value), ``+9.6% in count`` (relative change of the
+        number of students, not of their share)."""
+        return {
+            "pts": " pts",
+            "change": f" {metric_unit}",
+            "% change": "%",
+            "% change in count": "% in count",
+        }[self.unit]
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Peer cohorts: criteria, bands, the widening ladder and a disjoint assignment (pure Polars).
 
-Criteria (SPEC §6), each a column computed per district and year by :func:`district_keys`:
+Criteria (docs/privacy.md), each a column computed per district and year by :func:`district_keys`:
 
 * ``size_band`` from enrollment: small < 2,500 ≤ medium < 10,000 ≤ large < 50,000 ≤ very_large;
 * ``locale`` from ``urban_centric_locale``: 11–13 city, 21–23 suburb, 31–33 town, 41–43 rural;

@@ -1,15 +1,21 @@
 """Data-quality rules of the raw layer, as pure Polars (no Dagster).
 
 The source's values are kept as they are unless they are impossible. An impossible cell
-(a percentage above 100, a negative count, more students with disabilities than students)
-is set to NULL in ``district_data_history`` and its original value goes to
-``data_quality_issues`` with the reason, so nothing is silently dropped or clamped and the
-rest of the row stays usable. A duplicated ``(leaid, year)`` keeps its first row; the others
-are recorded the same way.
+(a percentage above 100, a negative count, more students with disabilities than students, a
+count or amount no district can have, such as an enrollment of 1e308, which would also
+overflow every sum it enters) is set to NULL in ``district_data_history`` and its original
+value goes to ``data_quality_issues`` with the reason, so nothing is silently dropped or
+clamped and the rest of the row stays usable. A duplicated ``(leaid, year)`` keeps its first
+row; the others are recorded the same way.
+
+Text is cleaned rather than nulled: control characters in a district name (a NUL, which
+PostgreSQL cannot store; others that spreadsheets refuse) are replaced by a space, and the
+original, with those characters written as ``\\xNN``, is recorded.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -27,7 +33,18 @@ RULES: dict[str, str] = {
     "counts_non_negative": "enrollment, SWD, ELL and FRL counts, teacher FTE and spending ≥ 0",
     "percentages_in_range": "absenteeism, graduation and proficiency rates within [0, 100]",
     "swd_ell_within_enrollment": "SWD and ELL counts never exceed enrollment",
+    "magnitudes_possible": "counts, teacher FTE and spending per pupil within what a district "
+    "can have",
+    "names_printable": "district names hold no control characters (replaced at ingestion)",
 }
+# Beyond these no district's value is possible: 100 million students is twice every US student,
+# 10 million teachers three times every US teacher; $100 million per pupil is 5,000 times the
+# US average. Far above any real outlier, far below where sums overflow (1e308).
+MAX_COUNT = 100_000_000
+MAX_TEACHERS_FTE = 10_000_000.0
+MAX_EXPENDITURE_PP = 100_000_000.0
+TEXT_COLUMNS = ("lea_name",)
+CONTROL_CHARACTERS = r"[\x00-\x1f\x7f-\x9f]"
 DISTRICT_COUNT_TOLERANCE = 0.20
 
 
@@ -37,6 +54,7 @@ class CellRule:
     column: str
     violated: pl.Expr
     reason: str
+    clean: pl.Expr | None = None  # what the cell becomes; None: NULL
 
 
 def cell_rules() -> list[CellRule]:
@@ -63,6 +81,27 @@ def cell_rules() -> list[CellRule]:
                 f"{label} count exceeds enrollment",
             )
         )
+    limits = {c: MAX_COUNT for c in HISTORY_COUNT_COLUMNS}
+    limits |= {"teachers_fte": MAX_TEACHERS_FTE, "expenditure_pp": MAX_EXPENDITURE_PP}
+    for column, limit in limits.items():
+        rules.append(
+            CellRule(
+                "magnitudes_possible",
+                column,
+                pl.col(column).abs() > limit,
+                f"{column} above {limit:,.0f}, more than any district can have",
+            )
+        )
+    for column in TEXT_COLUMNS:
+        rules.append(
+            CellRule(
+                "names_printable",
+                column,
+                pl.col(column).str.contains(CONTROL_CHARACTERS),
+                f"{column} had control characters (shown as \\xNN); each was replaced by a space",
+                clean=pl.col(column).str.replace_all(CONTROL_CHARACTERS, " "),
+            )
+        )
     return rules
 
 
@@ -84,17 +123,25 @@ def quarantine(
         history = history.filter(dup)
 
     nulls: dict[str, pl.Expr] = {}
+    cleaned: dict[str, pl.Expr] = {}
     for rule in cell_rules():
         bad = history.filter(rule.violated.fill_null(False))
         if bad.height:
-            issue_frames.append(_issues(bad, rule.check_name, rule.column, rule.reason))
+            escape = rule.clean is not None
+            issue_frames.append(_issues(bad, rule.check_name, rule.column, rule.reason, escape))
+            if rule.clean is not None:
+                cleaned[rule.column] = rule.clean
+                continue
             cond = nulls.get(rule.column, pl.lit(False))
             nulls[rule.column] = cond | rule.violated.fill_null(False)
-    if nulls:
+    if nulls or cleaned:
         # All conditions read the original values, so one rule's NULL can't hide another's.
         history = history.with_columns(
-            pl.when(cond).then(None).otherwise(pl.col(col)).alias(col)
-            for col, cond in nulls.items()
+            *(
+                pl.when(cond).then(None).otherwise(pl.col(col)).alias(col)
+                for col, cond in nulls.items()
+            ),
+            *(expr.alias(col) for col, expr in cleaned.items()),
         )
 
     issues = (
@@ -117,8 +164,22 @@ _ISSUE_PARTS = {
 }
 
 
-def _issues(rows: pl.DataFrame, check_name: str, column: str | None, reason: str) -> pl.DataFrame:
+def escape_controls(text: str | None) -> str | None:
+    """``text`` with each control character written as ``\\xNN`` (storable, readable)."""
+    if text is None:
+        return None
+    return "".join(f"\\x{ord(c):02x}" if _CONTROL.match(c) else c for c in text)
+
+
+_CONTROL = re.compile(CONTROL_CHARACTERS)
+
+
+def _issues(
+    rows: pl.DataFrame, check_name: str, column: str | None, reason: str, escape: bool = False
+) -> pl.DataFrame:
     value = pl.col(column).cast(pl.String) if column else pl.lit(None, pl.String)
+    if escape and column:  # the few rows whose text is recorded: escaped in Python
+        value = value.map_elements(escape_controls, return_dtype=pl.String)
     return rows.select(
         pl.lit(check_name).alias("check_name"),
         pl.col("leaid"),

@@ -8,15 +8,19 @@ A file holds rows ``leaid, year, category, metric, value``:
   "line" is then the record number (1-based).
 
 Whole-file errors (the file is quarantined, nothing is accepted): empty file, not UTF-8,
-malformed JSON, wrong columns. Row errors (that row is rejected, the valid rows are kept):
-wrong number of fields, malformed leaid, bad year, unknown metric, category that does not match
-the metric, empty / non-numeric / non-finite value, value outside the metric's public bounds,
-district not in ``district_data_history``, district not enrolled, category not shared by the
-district, and a duplicate (leaid, year, metric) within the file (the first one is kept). Each
-reason names the file, the line and the offending value.
+malformed or too deeply nested JSON, wrong columns, more rows than the caller's limit
+(``SUBMISSIONS_MAX_ROWS``). Row errors (that row is rejected, the valid rows are kept): wrong
+number of fields, a field longer than :data:`MAX_FIELD_CHARS`, malformed leaid, bad year,
+unknown metric, category that does not match the metric, empty / non-numeric / non-finite value,
+value outside the metric's public bounds, district not in ``district_data_history``, district
+not enrolled, category not shared by the district, and a duplicate (leaid, year, metric) within
+the file (the first one is kept). Each reason names the file, the line and the offending value
+(quoted, and cut to :data:`QUOTE_CHARS` characters).
 
-A leaid of 6 digits is padded to 7 (:mod:`benchmarking_assets.core.ids`); a value on a bound
-is accepted.
+Numbers are decimal numbers in ASCII digits (``12``, ``-3.5``, ``1e3``): Python's ``float`` and
+``int`` also take ``1_0`` and other scripts' digits (``५०``), which no spreadsheet writes for a
+number, so those are refused here. A leaid of 6 digits is padded to 7
+(:mod:`benchmarking_assets.core.ids`); a year is 4 ASCII digits; a value on a bound is accepted.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import hashlib
 import io
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -38,6 +43,13 @@ from benchmarking_assets.core.catalog import CATEGORIES
 from benchmarking_assets.core.catalog import PRIVATE_BY_NAME as METRICS
 from benchmarking_assets.core.geography import FIRST_YEAR
 from benchmarking_assets.core.ids import normalize_leaid
+
+# Every field of a valid row is short (a 7-digit id, a year, a catalog name, a number); a longer
+# one is a broken export, rejected with its row instead of being carried into the reasons.
+MAX_FIELD_CHARS = 200
+QUOTE_CHARS = 60
+_NUMBER = re.compile(r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$")
+_YEAR = re.compile(r"^[0-9]{4}$")
 
 COLUMNS: tuple[str, ...] = ("leaid", "year", "category", "metric", "value")
 
@@ -93,15 +105,34 @@ class _Rejects:
         )
 
 
-def parse_file(path: Path, registry: Registry) -> ParsedFile:
-    return parse_bytes(path.name, path.read_bytes(), registry)
+def quote(value: str) -> str:
+    """``value`` quoted for a reason, cut to :data:`QUOTE_CHARS` characters."""
+    if len(value) <= QUOTE_CHARS:
+        return repr(value)
+    return f"{value[:QUOTE_CHARS]!r}… ({len(value):,} characters)"
 
 
-def parse_bytes(name: str, data: bytes, registry: Registry) -> ParsedFile:
-    """Validate one file's content; never raises on bad input, reports it instead."""
+def parse_file(path: Path, registry: Registry, max_rows: int | None = None) -> ParsedFile:
+    return parse_bytes(path.name, path.read_bytes(), registry, max_rows)
+
+
+def parse_bytes(
+    name: str, data: bytes, registry: Registry, max_rows: int | None = None
+) -> ParsedFile:
+    """Validate one file's content; never raises on bad input, reports it instead.
+
+    ``max_rows`` bounds the records read: a file with more is a whole-file error."""
     sha = hashlib.sha256(data).hexdigest()
     rejects = _Rejects(name)
     records, error = _records(name, data, rejects)
+    if error is None and max_rows is not None and len(records) > max_rows:
+        rejects = _Rejects(name)
+        rejects.add(
+            0,
+            "too_many_rows",
+            f"the file has more than {max_rows:,} rows (SUBMISSIONS_MAX_ROWS); split it",
+        )
+        records, error = [], "too_many_rows"
     if error is not None:  # the whole-file reason is already in ``rejects``
         return ParsedFile(name, sha, pl.DataFrame(schema=ACCEPTED_SCHEMA), rejects.frame(), error)
     accepted: list[tuple[Any, ...]] = []
@@ -152,14 +183,33 @@ def _csv_records(
     text: str, rejects: _Rejects
 ) -> tuple[list[tuple[int, dict[str, str]]], str | None]:
     reader = csv.reader(io.StringIO(text, newline=""))
-    header = [h.strip().lower() for h in next(reader, [])]
+    try:
+        header = [h.strip().lower() for h in next(reader, [])]
+    except csv.Error as exc:
+        rejects.add(0, "columns", f"the header line cannot be read as CSV ({exc})")
+        return [], "columns"
     if error := _column_error(header, rejects):
         return [], error
     out: list[tuple[int, dict[str, str]]] = []
-    for fields in reader:
+    while True:  # bounded by the file, whose size the caller bounds
+        try:
+            fields = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:  # e.g. a field beyond csv's own limit (131,072 characters)
+            rejects.add(reader.line_num, "field_too_long", f"the line cannot be read ({exc})")
+            continue
         line = reader.line_num
         if not any(f.strip() for f in fields):
             continue  # blank line
+        longest = max(len(f) for f in fields)
+        if longest > MAX_FIELD_CHARS:
+            rejects.add(
+                line,
+                "field_too_long",
+                f"a field of {longest:,} characters (at most {MAX_FIELD_CHARS} are allowed)",
+            )
+            continue
         if len(fields) != len(header):
             rejects.add(
                 line, "columns", f"expected {len(header)} fields, found {len(fields)}: {fields!r}"
@@ -180,6 +230,9 @@ def _json_records(
     except json.JSONDecodeError as exc:
         rejects.add(0, "json", f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}")
         return [], "json"
+    except RecursionError:
+        rejects.add(0, "json", "JSON nested too deeply (a record is one flat object)")
+        return [], "json"
     if isinstance(doc, dict) and isinstance(doc.get("submissions"), list):
         doc = doc["submissions"]
     if not isinstance(doc, list):
@@ -191,7 +244,7 @@ def _json_records(
     out: list[tuple[int, dict[str, str]]] = []
     for i, rec in enumerate(doc, start=1):
         if not isinstance(rec, dict):
-            rejects.add(i, "columns", f"record is not an object: {rec!r}")
+            rejects.add(i, "columns", f"record is not an object: {quote(repr(rec))}")
             continue
         keys = [str(k).strip().lower() for k in rec]
         missing = [c for c in COLUMNS if c not in keys]
@@ -199,11 +252,22 @@ def _json_records(
         if missing or extra:
             rejects.add(i, "columns", _columns_message(missing, extra))
             continue
-        out.append((i, {str(k).strip().lower(): _text(v) for k, v in rec.items()}))
+        values = {str(k).strip().lower(): _text(v) for k, v in rec.items()}
+        longest = max(len(v) for v in values.values())
+        if longest > MAX_FIELD_CHARS:
+            rejects.add(
+                i,
+                "field_too_long",
+                f"a field of {longest:,} characters (at most {MAX_FIELD_CHARS} are allowed)",
+            )
+            continue
+        out.append((i, values))
     return out, None
 
 
 def _text(v: Any) -> str:
+    if isinstance(v, dict | list):  # a nested value where a scalar belongs: never a number
+        return json.dumps(v)[: MAX_FIELD_CHARS + 1]
     return "" if v is None else str(v).strip()
 
 
@@ -241,14 +305,13 @@ def _validate(
     value_text = rec["value"]
     normalized = normalize_leaid(leaid)
     if normalized is None:
-        rejects.add(line, "leaid", f"leaid {leaid!r} is not a 7-digit NCES district id")
+        rejects.add(line, "leaid", f"leaid {quote(leaid)} is not a 7-digit NCES district id")
         return None
     leaid = normalized
-    try:
-        year = int(year_text)
-    except ValueError:
-        rejects.add(line, "year", f"year {year_text!r} is not a whole number")
+    if not _YEAR.match(year_text):
+        rejects.add(line, "year", f"year {quote(year_text)} is not a 4-digit year")
         return None
+    year = int(year_text)
     if not FIRST_YEAR <= year <= registry.last_year:
         rejects.add(line, "year", f"year {year} is outside {FIRST_YEAR}–{registry.last_year}")
         return None
@@ -257,7 +320,7 @@ def _validate(
         rejects.add(
             line,
             "unknown_metric",
-            f"unknown metric {metric_name!r} (the catalog has {', '.join(sorted(METRICS))})",
+            f"unknown metric {quote(metric_name)} (the catalog has {', '.join(sorted(METRICS))})",
         )
         return None
     if category != metric.category:
@@ -266,20 +329,33 @@ def _validate(
             line,
             "category",
             f"metric {metric.name} belongs to category {metric.category!r}, "
-            f"not {category!r}{known}",
+            f"not {quote(category)}{known}",
         )
         return None
     if value_text == "":
         rejects.add(line, "value", f"value of {metric.name} is empty")
         return None
-    try:
-        value = float(value_text)
-    except ValueError:
-        rejects.add(line, "non_numeric", f"value {value_text!r} of {metric.name} is not a number")
+    if value_text.lower().lstrip("+-") in ("nan", "inf", "infinity"):
+        rejects.add(
+            line,
+            "non_numeric",
+            f"value {quote(value_text)} of {metric.name} is not a finite number",
+        )
         return None
+    if not _NUMBER.match(value_text):
+        rejects.add(
+            line,
+            "non_numeric",
+            f"value {quote(value_text)} of {metric.name} is not a number "
+            "(decimal digits 0-9, e.g. 12.5)",
+        )
+        return None
+    value = float(value_text)
     if not math.isfinite(value):
         rejects.add(
-            line, "non_numeric", f"value {value_text!r} of {metric.name} is not a finite number"
+            line,
+            "non_numeric",
+            f"value {quote(value_text)} of {metric.name} is not a finite number",
         )
         return None
     if not metric.lower <= value <= metric.upper:

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import dagster as dg
 import polars as pl
+
+# Characters that would end a table cell, start HTML, code or math, or escape the next one.
+_MARKDOWN_SPECIAL = re.compile(r"([\\|$<>`*_\[\]])")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def escape_markdown(text: str) -> str:
+    """``text`` shown literally in a markdown table cell: control characters (a newline would
+    end the row) become spaces, markdown's special characters are backslash-escaped."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", _CONTROL.sub(" ", text))
 
 
 def markdown_table(df: pl.DataFrame, max_rows: int = 10, float_digits: int = 2) -> str:
@@ -19,7 +30,7 @@ def markdown_table(df: pl.DataFrame, max_rows: int = 10, float_digits: int = 2) 
             return "∅"
         if isinstance(v, float):
             return f"{v:,.{float_digits}f}"
-        return str(v).replace("|", "\\|")
+        return escape_markdown(str(v))
 
     lines = [
         "| " + " | ".join(head.columns) + " |",

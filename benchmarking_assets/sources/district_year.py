@@ -1,18 +1,31 @@
 """Fetch every endpoint of one state and year and derive one ``district_data_history`` frame.
 
-The derivations are SPEC §2.1, in one place, so the API and the offline sample go through the
-same code. The district set is the district directory's: a district that another endpoint
-mentions but the directory does not is set aside with a reason, never added half-empty.
+The derivations of docs/data.md live here, in one place, so the API and the offline sample go
+through the same code. The district set is the district directory's: a district that another
+endpoint mentions but the directory does not is set aside with a reason, never added half-
+empty.
 
 An endpoint that does not cover the year (finance after 2020, CRDC in odd years, ...) is not
 asked at all; its columns are NULL without a code, because "no collection that year" is not
-one of the API's -1/-2/-3 codes.
+one of the API's -1/-2/-3 codes. Which years an endpoint covers, and which variables it has,
+comes from a :class:`Coverage` (the shipped table, or the API's own catalog).
+
+Two cases are recorded as partition-level notes in ``set_aside`` (``leaid`` NULL), so a reader
+of ``data_quality_issues`` sees why a column the Portal seems to offer is NULL
+(``docs/data-sources.md``): a year with CRDC chronic absenteeism but no CRDC enrollment (2022:
+the rate has no denominator), and a variable we read that the endpoint's varlist lacks.
+
+CRDC chronic-absenteeism rows whose ``leaid`` and ``fips`` are null (2013: 4.7 % of a national
+slice) are never returned by a state-filtered request; :func:`recover_crdc_absenteeism` asks for
+them by ``crdc_id`` and attributes them through the school's CRDC enrollment row.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import polars as pl
 
@@ -24,10 +37,10 @@ from benchmarking_assets.sources.coverage import (
     CRDC_ABSENTEEISM,
     CRDC_ENROLLMENT,
     DISTRICT_DIRECTORY,
-    ENDPOINTS,
     FINANCE,
     GRAD_RATES,
     SCHOOL_DIRECTORY,
+    SHIPPED,
     Endpoint,
 )
 from benchmarking_assets.sources.normalize import (
@@ -35,6 +48,7 @@ from benchmarking_assets.sources.normalize import (
     code_column,
     empty_set_aside,
     parse_rows,
+    set_aside_rows,
 )
 
 FIELDS: dict[str, list[Field]] = {
@@ -93,21 +107,25 @@ class RawDistrictYear:
     stats: dict[str, int] = field(default_factory=dict)
 
 
-def endpoints_for_year(year: int) -> list[Endpoint]:
-    """The endpoints to ask for ``year``: only those that cover it (CRDC needs both halves)."""
-    wanted = [DISTRICT_DIRECTORY, FINANCE, ASSESSMENTS, GRAD_RATES, SCHOOL_DIRECTORY]
-    if CRDC_ABSENTEEISM.covers(year) and CRDC_ENROLLMENT.covers(year):
-        wanted += [CRDC_ABSENTEEISM, CRDC_ENROLLMENT]
-    return [e for e in wanted if e is DISTRICT_DIRECTORY or e.covers(year)]
+def endpoints_for_year(year: int, coverage: Mapping[str, Endpoint] = SHIPPED) -> list[Endpoint]:
+    """The endpoints to ask for ``year``: only those that cover it (CRDC needs both halves:
+    absenteeism without its enrollment denominator is not fetched, see :func:`coverage_notes`)."""
+    c = coverage
+    wanted = [c[e.key] for e in (DISTRICT_DIRECTORY, FINANCE, ASSESSMENTS, GRAD_RATES)]
+    wanted.append(c[SCHOOL_DIRECTORY.key])
+    if c[CRDC_ABSENTEEISM.key].covers(year) and c[CRDC_ENROLLMENT.key].covers(year):
+        wanted += [c[CRDC_ABSENTEEISM.key], c[CRDC_ENROLLMENT.key]]
+    return [e for e in wanted if e.key == DISTRICT_DIRECTORY.key or e.covers(year)]
 
 
 def fields_param(endpoint: Endpoint) -> str:
-    """The API's ``fields=`` projection: only the columns the derivations read.
+    """The API's ``fields=`` projection: the columns the derivations read that the endpoint has.
 
     Directory pages are ~70 columns wide (~12 MB per 10,000 rows), so this saves transfer and
-    parsing. An API that ignores ``fields`` still works (we pick our columns out anyway); one
-    that honours it answers a column a year lacks (e.g. CRDC ``homeless`` before 2020) with a
-    blank, which the subgroup filter treats as absent.
+    parsing. Only the endpoint's variables are asked for (CRDC enrollment has no ``homeless``):
+    an API that honours ``fields`` answers an unknown one with a blank, and a blank subgroup
+    column would otherwise look like a subgroup row. An API that ignores ``fields`` still works
+    (we pick our columns out anyway).
     """
     wanted = [
         "leaid",
@@ -115,7 +133,7 @@ def fields_param(endpoint: Endpoint) -> str:
         *endpoint.subgroup_columns,
         *(f.source for f in FIELDS[endpoint.key]),
     ]
-    return ",".join(dict.fromkeys(wanted))
+    return ",".join(v for v in dict.fromkeys(wanted) if v in endpoint.variables)
 
 
 def fetch_district_year(
@@ -124,15 +142,18 @@ def fetch_district_year(
     year: int,
     *,
     source: str,
+    coverage: Mapping[str, Endpoint] = SHIPPED,
     project_fields: bool = True,
+    recover_crdc: bool = True,
 ) -> RawDistrictYear:
     """Fetch the endpoints of one state-year (in parallel, bounded by the client) and derive.
 
-    ``project_fields=False`` stops sending ``fields=`` (see :func:`fields_param`)."""
+    ``project_fields=False`` stops sending ``fields=`` (see :func:`fields_param`);
+    ``recover_crdc=False`` skips :func:`recover_crdc_absenteeism`."""
     state = STATE_BY_CODE.get(state_code)
     if state is None:
         raise ValueError(f"unknown state code {state_code!r}; want one of the 50 states or DC")
-    endpoints = endpoints_for_year(year)
+    endpoints = endpoints_for_year(year, coverage)
 
     def fetch(endpoint: Endpoint) -> FetchResult:
         params: dict[str, str | int] = {"fips": state.fips, **endpoint.total_filters()}
@@ -147,13 +168,150 @@ def fetch_district_year(
         with ThreadPoolExecutor(max_workers=workers) as pool:
             futures = {e.key: pool.submit(fetch, e) for e in endpoints}
             fetched = {key: f.result() for key, f in futures.items()}
-    return derive_district_year(fetched, state_code, year, source=source)
+    recovery: dict[str, int] = {}
+    if recover_crdc and CRDC_ABSENTEEISM.key in fetched:
+        fetched[CRDC_ABSENTEEISM.key], recovery = recover_crdc_absenteeism(
+            client,
+            coverage[CRDC_ABSENTEEISM.key],
+            year,
+            state.fips,
+            fetched[CRDC_ABSENTEEISM.key],
+            fetched[CRDC_ENROLLMENT.key],
+            project_fields=project_fields,
+        )
+    raw = derive_district_year(fetched, state_code, year, source=source, coverage=coverage)
+    raw.stats.update(recovery)
+    return raw
+
+
+RECOVERY_CHUNK = 100  # crdc_ids per request: ~1,300 characters of query string
+MAX_RECOVERY_REQUESTS = 20  # 2,000 schools per state-year; the worst state of 2013 needs ~200
+
+
+def recover_crdc_absenteeism(
+    client: EducationDataClient,
+    endpoint: Endpoint,
+    year: int,
+    fips: int,
+    absent: FetchResult,
+    enrolled: FetchResult,
+    *,
+    project_fields: bool = True,
+) -> tuple[FetchResult, dict[str, int]]:
+    """Chronic-absenteeism rows of this state's schools that lack their district.
+
+    In the real 2013 data 474 of 10,000 rows (a national race × sex slice) have ``leaid`` and
+    ``fips`` null, so ``?fips=F`` never returns them, while the same school's CRDC enrollment
+    row has both. So a school's district is taken from its CRDC enrollment row (matched on
+    ``crdc_id``) when its absenteeism row has none, and every school enrolled in this state but
+    missing from the absenteeism rows is asked for by ``crdc_id`` (a filter of the endpoint;
+    comma = OR; no ``fips``). Bounded: ``MAX_RECOVERY_REQUESTS`` requests of ``RECOVERY_CHUNK``
+    ids; schools beyond are counted in ``crdc_recovery.skipped`` and stay set aside.
+    """
+    owners: dict[str, dict[str, Any]] = {}
+    for row in enrolled.results:
+        crdc_id, leaid = row.get("crdc_id"), row.get("leaid")
+        ours = str(row.get("fips")) == str(fips)  # a server ignoring ?fips= sends the nation
+        if ours and isinstance(crdc_id, str) and crdc_id and str(leaid or "").strip():
+            owners.setdefault(crdc_id, row)
+    if not owners:
+        return absent, {}
+
+    def attribute(row: dict[str, Any]) -> dict[str, Any] | None:
+        """The row with its school's district filled in, or None when it is not ours."""
+        crdc_id = row.get("crdc_id")
+        owner = owners.get(crdc_id) if isinstance(crdc_id, str) else None
+        no_leaid, no_fips = row.get("leaid") in (None, ""), row.get("fips") is None
+        if owner is None or not (no_leaid or no_fips):
+            return None  # complete rows are the state query's; unknown schools are not ours
+        if not no_fips and str(row.get("fips")) != str(fips):
+            return None  # another state's row: left as it is, and set aside as such
+        return {**row, "leaid": owner.get("leaid") if no_leaid else row["leaid"], "fips": fips}
+
+    rows: list[dict[str, Any]] = []
+    attributed = 0
+    for row in absent.results:
+        fixed = attribute(row)
+        attributed += fixed is not None
+        rows.append(row if fixed is None else fixed)
+    have = {r.get("crdc_id") for r in absent.results}
+    ids = sorted(i for i in owners if i not in have)
+    chunks = [ids[i : i + RECOVERY_CHUNK] for i in range(0, len(ids), RECOVERY_CHUNK)]
+    asked = chunks[:MAX_RECOVERY_REQUESTS] if "crdc_id" in endpoint.filters else []
+    recovered = pages = 0
+    for chunk in asked:  # without the crdc_id filter the request would be the whole nation
+        params: dict[str, str | int] = {**endpoint.total_filters(), "crdc_id": ",".join(chunk)}
+        if project_fields:
+            params["fields"] = fields_param(endpoint)
+        result = client.fetch_endpoint(endpoint, year, params)
+        pages += result.pages
+        for row in result.results:
+            fixed = attribute(row)
+            if fixed is not None:
+                rows.append(fixed)
+                recovered += 1
+    stats = {
+        "crdc_recovery.attributed_rows": attributed,
+        "crdc_recovery.requests": len(asked),
+        "crdc_recovery.recovered_rows": recovered,
+        "crdc_recovery.skipped_schools": len(ids) - sum(len(c) for c in asked),
+    }
+    merged = FetchResult(url=absent.url, count=len(rows), pages=absent.pages + pages, results=rows)
+    return merged, stats
+
+
+def coverage_notes(
+    coverage: Mapping[str, Endpoint], year: int, fetched: Sequence[str]
+) -> pl.DataFrame:
+    """Partition-level notes (``leaid`` NULL) for columns the coverage leaves NULL though the
+    Portal seems to offer them; the ``set_aside`` schema."""
+    frames: list[pl.DataFrame] = []
+    absent, enrolled = coverage[CRDC_ABSENTEEISM.key], coverage[CRDC_ENROLLMENT.key]
+    if absent.covers(year) and not enrolled.covers(year):
+        frames.append(
+            set_aside_rows(
+                CRDC_ENROLLMENT.key,
+                [None],
+                "chronic_absenteeism_rate",
+                [None],
+                f"CRDC enrollment, the denominator of chronic_absenteeism_rate, is not published "
+                f"for {year} (covered: {enrolled.years_text()}; coverage from "
+                f"{coverage_origin(coverage)}): the rate is NULL for every district, and CRDC "
+                f"chronic absenteeism {year} is not fetched (docs/data-sources.md, 2022)",
+            )
+        )
+    for key in fetched:
+        endpoint = coverage[key]
+        for f in FIELDS[key]:
+            if f.source not in endpoint.variables:
+                frames.append(
+                    set_aside_rows(
+                        key,
+                        [None],
+                        f.source,
+                        [None],
+                        f"variable {f.source} is not in the endpoint's varlist "
+                        f"({coverage_origin(coverage)}): not requested, and what is derived from "
+                        f"it ({f.name}) is NULL",
+                    )
+                )
+    return pl.concat(frames) if frames else empty_set_aside()
+
+
+def coverage_origin(coverage: Mapping[str, Endpoint]) -> str:
+    return str(getattr(coverage, "origin", "shipped table"))
 
 
 def derive_district_year(
-    fetched: dict[str, FetchResult], state_code: str, year: int, *, source: str
+    fetched: dict[str, FetchResult],
+    state_code: str,
+    year: int,
+    *,
+    source: str,
+    coverage: Mapping[str, Endpoint] = SHIPPED,
 ) -> RawDistrictYear:
-    """SPEC §2.1 derivations from the fetched rows of each endpoint (keyed by endpoint key).
+    """The raw-column derivations (docs/data.md) from the fetched rows of each endpoint (keyed
+    by endpoint key).
 
     Built as one lazy Polars plan and collected once: a state-year is small, so the fixed cost
     per query, not the row count, is what a national run of 612 state-years pays for.
@@ -163,7 +321,7 @@ def derive_district_year(
     asides: list[pl.DataFrame] = []
     frames: dict[str, pl.LazyFrame] = {}
     for key, result in fetched.items():
-        endpoint = ENDPOINTS[key]
+        endpoint = coverage[key]
         p = parse_rows(
             result.results,
             FIELDS[key],
@@ -228,7 +386,10 @@ def derive_district_year(
     history_df, codes_df, extra_df = pl.collect_all(
         [history, codes, pl.concat(extra)], engine="in-memory"
     )
-    set_aside = pl.concat([a for a in [*asides, extra_df] if a.height] or [empty_set_aside()])
+    notes = coverage_notes(coverage, year, list(fetched))
+    set_aside = pl.concat(
+        [a for a in [*asides, extra_df, notes] if a.height] or [empty_set_aside()]
+    )
     stats["districts"] = history_df.height
     stats["codes"] = codes_df.height
     stats["set_aside"] = set_aside.height

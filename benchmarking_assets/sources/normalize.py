@@ -10,6 +10,9 @@ The API's quirks (``shared/research/urban_api.md`` §2, §3.9) are handled here,
 * ``-1`` missing, ``-2`` not applicable, ``-3`` suppressed become NULL with the code kept in a
   ``<column>__code`` column. In grade columns ``-1`` means Pre-K and is kept as a value.
 * Other negative numbers are not a documented code: NULL, and set aside with the raw value.
+  So are numbers beyond ``MAX_MAGNITUDE`` (``1e308`` enrolled students) and JSON objects or
+  arrays where a number or a name belongs (however deeply nested): one bad cell never fails
+  the page or spoils the other rows' values.
 * Subgroup rows are dropped (only rows whose every subgroup column is 99 are totals) and rows of
   another state are set aside, because the API silently ignores filters it does not know.
 
@@ -33,6 +36,9 @@ import polars as pl
 from benchmarking_assets.core.ids import leaid_expr
 
 MISSING_CODES: dict[int, str] = {-1: "missing", -2: "not applicable", -3: "suppressed"}
+# No count, FTE or dollar amount of a US school district reaches 10^15 (the largest budgets are
+# ~3·10^10 dollars); beyond it a value is a fault, and it would overflow a 64-bit integer column.
+MAX_MAGNITUDE = 1e15
 SET_ASIDE_SCHEMA: dict[str, pl.DataType] = {
     "endpoint": pl.String(),
     "leaid": pl.String(),
@@ -74,6 +80,17 @@ def empty_set_aside() -> pl.DataFrame:
     return pl.DataFrame(schema=SET_ASIDE_SCHEMA)
 
 
+MAX_SET_ASIDE_TEXT = 2_000  # characters of a raw value kept in data_quality_issues
+
+
+def bounded_text(text: str | None, limit: int = MAX_SET_ASIDE_TEXT) -> str | None:
+    """``text`` cut to ``limit`` characters, saying how long it was (a 200 KB cell is a fault,
+    and the issue table is read by people)."""
+    if text is None or len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text):,} characters)"
+
+
 def set_aside_rows(
     endpoint: str,
     leaid: Iterable[str | None],
@@ -89,7 +106,7 @@ def set_aside_rows(
             "endpoint": [endpoint] * len(leaids),
             "leaid": leaids,
             "column_name": [column_name] * len(leaids),
-            "value": list(value),
+            "value": [bounded_text(v) for v in value],
             "reason": reasons,
         },
         schema=SET_ASIDE_SCHEMA,
@@ -132,15 +149,22 @@ def parse_rows(
         return Parsed(pl.DataFrame(schema=schema), empty_set_aside(), 0, 0)
 
     columns: list[pl.Series] = [
-        pl.Series(_LEAID_RAW, [r.get("leaid") for r in rows], strict=False),
-        pl.Series(_FIPS_RAW, [r.get("fips") for r in rows], strict=False),
+        _series(_LEAID_RAW, [r.get("leaid") for r in rows])[0],
+        _series(_FIPS_RAW, [r.get("fips") for r in rows])[0],
     ]
-    columns += [pl.Series(f.source, [r.get(f.source) for r in rows], strict=False) for f in fields]
+    nested_text: dict[str, list[int]] = {}  # text fields: rows that sent an object or array
+    for f in fields:
+        series, nested = _series(f.source, [r.get(f.source) for r in rows], f.kind == "text")
+        columns.append(series)
+        if nested and f.kind == "text":
+            nested_text[f.source] = nested
     subgroups = []
     for c in subgroup_columns:
         values = [r.get(c) for r in rows]
-        if any(v is not None for v in values):  # a column absent from every row is not asked
-            columns.append(pl.Series("__sg_" + c, values, strict=False))
+        # A column absent from every row, or blank in every row (how an API that honours
+        # ``fields=`` may answer a variable a year lacks), is not a subgroup dimension.
+        if any(v is not None and v != "" for v in values):
+            columns.append(_series("__sg_" + c, values)[0])
             subgroups.append("__sg_" + c)
     df = pl.DataFrame(columns)
     numeric = [f for f in fields if f.kind != "text"]
@@ -164,7 +188,7 @@ def parse_rows(
         bad = _unusable_values(out, f)
         if bad is not None:
             bad_rows = out.filter(bad)
-            raw = [rows[i].get(f.source) for i in bad_rows[_ROW]]
+            raw = [_scalar(rows[i].get(f.source)) for i in bad_rows[_ROW]]
             set_asides.append(
                 set_aside_rows(
                     endpoint,
@@ -174,9 +198,57 @@ def parse_rows(
                     [_number_reason(v, f.kind) for v in raw],
                 )
             )
+    for f in fields:
+        if f.source in nested_text:
+            hit = out.filter(pl.col(_ROW).is_in(nested_text[f.source]))
+            set_asides.append(
+                set_aside_rows(
+                    endpoint,
+                    hit["leaid"],
+                    f.source,
+                    [_scalar(rows[i].get(f.source)) for i in hit[_ROW]],
+                    "a JSON object or array where text belongs",
+                )
+            )
     frame = pl.DataFrame([out.get_column(c) for c in schema])
     set_aside = pl.concat(set_asides) if set_asides else empty_set_aside()
     return Parsed(frame=frame, set_aside=set_aside, rows=n, subgroup_rows=subgroup_rows)
+
+
+_NESTED = {dict: "<JSON object {…}>", list: "<JSON array […]>"}
+
+
+def _scalar(value: Any) -> Any:
+    """``value`` if it is a JSON scalar, else a short marker for the object or array."""
+    marker = _NESTED.get(type(value))
+    return value if marker is None else marker
+
+
+def _series(name: str, values: list[Any], text: bool = False) -> tuple[pl.Series, list[int]]:
+    """A column from row values, and the rows that sent a JSON object or array (the API never
+    does). Those become marker strings (unparseable numbers, set aside) or, in a text column,
+    NULL; on the slow path only: deep nesting would exhaust Python's recursion, and one list
+    among numbers would make Polars give up on the whole column."""
+    # The type check first (a C-level pass): Polars takes minutes to infer the type of an
+    # object nested 400 levels deep.
+    kinds = set(map(type, values))
+    if not _NESTED.keys() & kinds:
+        try:
+            series = pl.Series(name, values, strict=False)
+        except (OverflowError, ValueError, TypeError, pl.exceptions.PolarsError):
+            series = None
+        # strict=False turns an integer beyond 128 bits into NULL without a word: more NULLs
+        # than were sent means the slow path, which keeps it as text.
+        if series is not None and (
+            int not in kinds
+            or series.null_count() == (values.count(None) if type(None) in kinds else 0)
+        ):
+            return series, []
+    nested = [i for i, v in enumerate(values) if type(v) in _NESTED]
+    cleaned = [None if text and type(v) in _NESTED else _scalar(v) for v in values]
+    if not nested:  # no object or array, yet Polars refused: keep every value as text
+        cleaned = [None if v is None else str(v) for v in values]
+    return pl.Series(name, cleaned, strict=False), nested
 
 
 @dataclass(frozen=True)
@@ -250,14 +322,21 @@ def _row_set_aside(
     reasons = []
     for raw, leaid, dup in zip(raws, problems["leaid"], problems["__dup"], strict=True):
         reasons.append(_row_reason(raw, leaid, bool(dup), fips, key))
-    values = [json.dumps(raw, sort_keys=True, default=str) for raw in raws]
+    values = [_row_text(raw) for raw in raws]
     return set_aside_rows(endpoint, problems["leaid"], "leaid", values, reasons)
+
+
+def _row_text(raw: dict[str, Any]) -> str:
+    try:
+        return json.dumps(raw, sort_keys=True, default=str)
+    except (RecursionError, ValueError):  # nested too deeply to encode: keep the scalars
+        return json.dumps({k: _scalar(v) for k, v in raw.items()}, sort_keys=True, default=str)
 
 
 def _row_reason(
     raw: dict[str, Any], leaid: str | None, dup: bool, fips: int, key: Sequence[str]
 ) -> str:
-    if raw.get("leaid") is None or str(raw.get("leaid")).strip() == "":
+    if raw.get("leaid") is None or str(_scalar(raw.get("leaid"))).strip() == "":
         return "no leaid"
     if leaid is None:
         return "malformed leaid (want 7 digits)"
@@ -286,7 +365,7 @@ def _number_exprs(f: Field, num: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
     """(value, code): a code becomes NULL + code; anything else unusable becomes NULL (and is
     found afterwards by :func:`_unusable_values`, off the hot path)."""
     floor = -1.0 if f.kind == "grade" else 0.0
-    ok = (num >= floor) & num.is_finite()
+    ok = (num >= floor) & (num <= MAX_MAGNITUDE)
     if f.kind != "float":
         ok = ok & (num == num.floor())
     is_code = num.is_in([-2.0, -3.0] if f.kind == "grade" else [-1.0, -2.0, -3.0])
@@ -315,10 +394,14 @@ def _number_reason(raw: object, kind: Kind) -> str:
         number = float(str(raw).strip()) if not isinstance(raw, bool | list | dict) else None
     except ValueError:
         number = None
+    if isinstance(raw, str) and raw.startswith("<JSON "):
+        return "a JSON object or array where a number belongs"
     if number is None:
         return "unparseable number"
     if not math.isfinite(number):
         return "not a finite number"
+    if abs(number) > MAX_MAGNITUDE:
+        return f"number too large (beyond {MAX_MAGNITUDE:.0e})"
     if number < 0:
         return "negative value that is not a missing code (-1/-2/-3)"
     if kind != "float" and not number.is_integer():

@@ -12,8 +12,10 @@ What it mimics (``shared/research/urban_api.md``):
   CRDC 2013/2015/2017/2020/2021), a 500 for any other year, a 404 for an unknown path;
 * the envelope ``{count, next, previous, results}``, 10,000-row pages, ``next`` as a full URL
   with the filters, and only the filters each endpoint honours (others silently ignored);
-* -1 / -2 / -3 codes, FRL null for whole state-years, CRDC rows without leaid/fips (2013),
-  6-digit leaids (CRDC enrolment, and the 2014 school directory, for fips < 10), subgroup rows
+* -1 / -2 / -3 codes, FRL null for whole state-years, CRDC chronic-absenteeism rows without
+  leaid/fips (2013), which a ``fips=`` query never returns (they are found by ``crdc_id``),
+  6-digit leaids (CRDC chronic absenteeism, as in the real 2013 pages, and the 2014 school
+  directory, for fips < 10; CRDC enrolment keeps 7 digits), subgroup rows
   beside the total rows (CRDC ``homeless`` rows in 2020+ pass the server filters), numbers sent
   as strings (CRDC ``enrollment_crdc`` as "412.000" in 2020+: a sample-only assumption), finance
   rows of districts closed the year before, and a handful of impossible values (ELL above
@@ -480,10 +482,12 @@ def _grad_rates(year: int) -> pl.DataFrame:
 def _crdc(year: int, *, absenteeism: bool) -> pl.DataFrame:
     _, s = year_tables(year)
     no_id = (pl.col("c1") < 0.015) if absenteeism and year == 2013 else pl.lit(False)
-    six_digits = pl.col("leaid").str.slice(1)  # CRDC enrolment drops the leading zero
-    leaid = pl.col("leaid") if absenteeism else pl.when(pl.col("fips") < 10).then(six_digits)
-    if not absenteeism:
-        leaid = leaid.otherwise(pl.col("leaid"))
+    # CRDC chronic absenteeism drops the leading zero (the real 2013 pages: "100002"), CRDC
+    # enrolment keeps it ("0100002").
+    six_digits = pl.col("leaid").str.slice(1)
+    leaid = pl.col("leaid")
+    if absenteeism:
+        leaid = pl.when(pl.col("fips") < 10).then(six_digits).otherwise(leaid)
     if absenteeism:
         tag, count, value = "crdc_absenteeism", "students_chronically_absent", pl.col("absent_n")
         rates = (0.002, 0.02, 0.002)
@@ -603,7 +607,7 @@ def _rows_by_state(
     year: int,
     filters: tuple[tuple[str, str], ...] = (),
     fields: tuple[str, ...] = ("",),
-) -> dict[int, pl.DataFrame]:
+) -> dict[int | None, pl.DataFrame]:
     """Rows per state fips after the (non-fips) filters and the ``fields=`` projection (an
     unknown column comes back blank, as in the API): done once per year, not per state."""
     frame = _national_rows(endpoint_key, year)
@@ -618,17 +622,26 @@ def _rows_by_state(
             predicates.append(pl.col(column).is_in(values.split(",")))
     if predicates:
         frame = frame.filter(*predicates)
+    if "fips" in frame.columns:  # a row whose fips is null is in no state's ?fips= answer
+        frame = frame.with_columns(
+            __fips=pl.when(pl.col("fips").is_not_null()).then(pl.col("__fips"))
+        )
     if fields != ("",):
         frame = frame.select(
             "__fips", *(pl.col(c) if c in frame.columns else pl.lit(None).alias(c) for c in fields)
         )
     parts = frame.partition_by("__fips", as_dict=True, include_key=False, maintain_order=True)
-    return {int(k[0]): v for k, v in parts.items()}  # type: ignore[call-overload]
+    return {None if k[0] is None else int(k[0]): v for k, v in parts.items()}  # type: ignore[call-overload]
 
 
 def api_rows(endpoint_key: str, state_code: str, year: int) -> pl.DataFrame:
-    """Every row the API holds for one endpoint, state and year (subgroup rows included)."""
-    return _rows_by_state(endpoint_key, year).get(STATE_BY_CODE[state_code].fips, pl.DataFrame())
+    """Every row the API holds for one endpoint, state and year (subgroup rows included),
+    those whose own fips is null too (which a ``?fips=`` query does not return)."""
+    frame = _national_rows(endpoint_key, year)
+    if frame.height == 0:
+        return pl.DataFrame()
+    fips = STATE_BY_CODE[state_code].fips
+    return frame.filter(pl.col("__fips") == fips).drop("__fips")
 
 
 # -- serving pages -----------------------------------------------------------------------------

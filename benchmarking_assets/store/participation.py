@@ -75,6 +75,20 @@ def list_participants(store: WarehouseStore, conn: Connection | None = None) -> 
     )
 
 
+def participant_directory(store: WarehouseStore) -> pl.DataFrame:
+    """The registry with each district's name and state from its newest year of
+    ``district_data_history`` (for listings), ordered by leaid."""
+    schema = {**PARTICIPANT_SCHEMA, "lea_name": pl.String(), "state_code": pl.String()}
+    shares = ", ".join(f"p.shares_{c}" for c in CATEGORIES)
+    return store.read_df(
+        f"SELECT p.leaid, {shares}, p.enrolled_at, p.updated_at, h.lea_name, h.state_code "
+        "FROM benchmark_participants p LEFT JOIN district_data_history h ON h.leaid = p.leaid "
+        "AND h.year = (SELECT MAX(year) FROM district_data_history x WHERE x.leaid = p.leaid) "
+        "ORDER BY p.leaid",
+        schema=schema,
+    )
+
+
 def active_shares(
     store: WarehouseStore, conn: Connection | None = None
 ) -> dict[str, frozenset[str]]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -24,7 +23,6 @@ from benchmarking_assets.store.warehouse import WarehouseStore
 
 INPUT_DIGEST_KEY = "input_digest"  # dp_noise_draws.input_digest
 IDENTIFIER_KEY = "identifiers"  # run keys, cursors, tags shown in the Dagster UI
-_FILE_BLOCK = 1 << 20
 
 
 def private_key(store: WarehouseStore, name: str, conn: Connection | None = None) -> bytes:
@@ -55,12 +53,11 @@ def private_digest(store: WarehouseStore, *parts: object) -> str:
     return keyed_digest(private_key(store, IDENTIFIER_KEY), *parts)
 
 
-def file_digest(store: WarehouseStore, path: Path) -> str:
-    """The keyed digest of a file's bytes (read in blocks): a run key that identifies a file
-    without letting anyone test a guess of its content."""
+def file_digest(store: WarehouseStore, content: bytes | None, *drop: object) -> str:
+    """The keyed digest of one drop of an inbox file: its bytes (None: not read) and what tells
+    this drop from a later one of the same bytes (``drop``, e.g. inode and change time). A run
+    key that identifies the drop without letting anyone test a guess of its content."""
     mac = hmac.new(private_key(store, IDENTIFIER_KEY), digestmod=hashlib.sha256)
-    mac.update(b"file:")
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(_FILE_BLOCK), b""):
-            mac.update(block)
+    mac.update(b"file:" + repr(drop).encode() + b"\0")
+    mac.update(b"unread" if content is None else b"content:" + content)
     return mac.hexdigest()

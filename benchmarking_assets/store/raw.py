@@ -72,3 +72,15 @@ def known_districts(store: WarehouseStore) -> frozenset[str]:
         f"SELECT DISTINCT leaid FROM {RAW_TABLE}", schema={"leaid": pl.String()}
     )
     return frozenset(districts["leaid"])
+
+
+def loaded_district_count(store: WarehouseStore, state: str, year: int, source: str) -> int:
+    """Districts of one state-year in district_data_history that came from ``source``."""
+    return int(
+        store.scalar(
+            f"SELECT COUNT(*) FROM {RAW_TABLE} "
+            "WHERE state_code = :state AND year = :year AND source = :source",
+            {"state": state, "year": year, "source": source},
+        )
+        or 0
+    )

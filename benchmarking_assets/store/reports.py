@@ -2,11 +2,23 @@
 of files and rows, their deletion, and the retention purge (no Dagster).
 
 :func:`generate` builds each district's report (:mod:`benchmarking_assets.core.reports`),
-renders PDF, XLSX and CSV under ``{reports_dir}/{year}/{leaid}/``, and writes
+renders PDF, XLSX and the long and wide CSV under ``{reports_dir}/{year}/{leaid}/``, and writes
 ``benchmark_insights``, ``benchmark_reports`` and one audit entry per generation and per exported
 file in one transaction. :func:`delete_report_writes` removes a district's files and returns the
 row deletes (with their audit entries) to run; :func:`purge_expired_reports` applies
 ``DATA_RETENTION_DAYS``.
+
+**Atomic generation.** Every file of the batch is rendered in memory first (a district whose
+report cannot be rendered stops the batch with its leaid and format before anything is
+written), then — under the participation lock, for the districts that are participants at that
+moment, so a withdrawal while reports render wins — written under a temporary name
+(``.{name}.{token}.tmp`` beside it) and their rows committed, and only then are the files
+renamed into place (a file renamed for a district that withdrew meanwhile is deleted). So a
+report file under its real name always has its row (and so its expiry); a run killed before
+the commit leaves only temporary files, and a run killed between commit and rename leaves rows
+whose files the next run rewrites (and retention moves into place). :func:`sweep_orphans` (run
+by retention) settles what is older than :data:`STALE_TMP_SECONDS`: committed temporary files
+are moved into place, other temporary files and report files that no row lists are deleted.
 """
 
 from __future__ import annotations
@@ -14,7 +26,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import time
+import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,6 +38,7 @@ import polars as pl
 
 from benchmarking_assets.core.catalog import CATEGORIES
 from benchmarking_assets.core.reports.content import (
+    MAX_LAG,
     NAMES,
     STATE_COLUMN,
     TREND_COLUMN,
@@ -31,7 +46,12 @@ from benchmarking_assets.core.reports.content import (
     ReportFrames,
     build_report,
 )
-from benchmarking_assets.core.reports.exports import render_csv, report_path
+from benchmarking_assets.core.reports.exports import (
+    FILE_ENDINGS,
+    render_csv,
+    render_csv_wide,
+    report_path,
+)
 from benchmarking_assets.core.reports.insights import derive_insights
 from benchmarking_assets.core.reports.render_pdf import render_pdf
 from benchmarking_assets.core.reports.render_xlsx import render_xlsx
@@ -88,11 +108,21 @@ def read_frames(
     districts = store.read_df(
         f"SELECT {cols} FROM district_benchmarks WHERE leaid IN {ids} AND year <= :y", p, bench_cols
     )
+    name_cols = {"leaid": s, "year": pl.Int32(), "lea_name": s, "state_code": s}
+    name_cols |= {"enrollment": pl.Int64(), "teachers_fte": f64, "frl_students": pl.Int64()}
+    name_cols |= {c: pl.Int32() for c in ("urban_centric_locale", "lowest_grade", "highest_grade")}
     names = store.read_df(
-        "SELECT leaid, year, lea_name, state_code FROM district_data_history "
+        f"SELECT {', '.join(name_cols)} FROM district_data_history "
         f"WHERE leaid IN {ids} AND year <= :y",
         p,
-        {"leaid": s, "year": pl.Int32(), "lea_name": s, "state_code": s},
+        name_cols,
+    )
+    # Why a value is NULL (the source's -1/-2/-3 code), for the years a report can show.
+    codes = store.read_df(
+        "SELECT leaid, year, column_name, code FROM district_data_codes "
+        f"WHERE leaid IN {ids} AND year <= :y AND year >= :y0",
+        {**p, "y0": year - MAX_LAG},
+        {"leaid": s, "year": pl.Int32(), "column_name": s, "code": pl.Int32()},
     )
     states = sorted(set(names["state_code"].to_list()) | {"US"})
     st, sp = _in("s", states)
@@ -109,6 +139,7 @@ def read_frames(
         "cohort_id": s,
         "cohort_size": pl.Int32(),
         "ladder_step": s,
+        "merged_leftover": pl.Int32(),
         "size_band": s,
         "locale": s,
         "frl_band": s,
@@ -181,6 +212,15 @@ def read_frames(
         p,
         member_cols,
     )
+    # The report year's public peer groups, by name: public data (docs/reports.md).
+    peer_directory = store.read_df(
+        "SELECT pc.cohort_id, pc.leaid, h.lea_name, h.state_code, h.enrollment "
+        "FROM peer_cohorts pc JOIN district_data_history h ON h.leaid = pc.leaid "
+        "AND h.year = pc.year WHERE pc.year = :y AND pc.cohort_id IN (SELECT cohort_id FROM "
+        f"peer_cohorts WHERE year = :y AND leaid IN {ids})",
+        p,
+        {"cohort_id": s, "leaid": s, "lea_name": s, "state_code": s, "enrollment": pl.Int64()},
+    )
     return ReportFrames(
         year,
         k,
@@ -193,38 +233,124 @@ def read_frames(
         private,
         participants,
         peer_members,
+        codes=codes,
+        peer_directory=peer_directory,
         budget=budget,
         budget_limit=budget_limit,
     )
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+STALE_TMP_SECONDS = 3_600  # a temporary report file this old belongs to no live run
+# A report file's name, for every format the renderers write (``FILE_ENDINGS``).
+_ENDINGS = "|".join(re.escape(e) for e in sorted(FILE_ENDINGS.values(), key=len, reverse=True))
+_TMP = re.compile(rf"^\.benchmark_report_[0-9]{{7}}_[0-9]{{4}}({_ENDINGS})\.[0-9a-f]{{32}}\.tmp$")
+_FINAL = re.compile(rf"^benchmark_report_[0-9]{{7}}_[0-9]{{4}}({_ENDINGS})$")
+RENDERERS = (
+    ("pdf", render_pdf),
+    ("xlsx", render_xlsx),
+    ("csv", render_csv),
+    ("csv_wide", render_csv_wide),
+)
+
+
+class ReportError(RuntimeError):
+    """A report could not be generated; the message names the district, year and format."""
 
 
 def render_report(report: ReportData) -> dict[str, bytes]:
-    """The three formats, in memory (rendering is slow; writing is done under the lock)."""
-    return {fmt: render(report) for fmt, render in (("pdf", render_pdf), ("xlsx", render_xlsx),
-                                                    ("csv", render_csv))}  # fmt: skip
-
-
-def write_report_files(
-    report: ReportData, reports_dir: str, rendered: dict[str, bytes]
-) -> dict[str, tuple[Path, bytes]]:
+    """Every format (:data:`RENDERERS`: PDF, XLSX, long and wide CSV), in memory; a failure
+    names the district, year and format (nothing is written here)."""
     out = {}
-    for fmt, data in rendered.items():
-        path = report_path(reports_dir, report.leaid, report.year, fmt)
-        _write_atomic(path, data)
-        out[fmt] = (path, data)
+    for fmt, render in RENDERERS:
+        try:
+            out[fmt] = render(report)
+        except Exception as exc:  # any renderer failure: name the report, write nothing
+            raise ReportError(
+                f"report {report.leaid} {report.year}: the {fmt.upper()} could not be rendered "
+                f"({type(exc).__name__}: {exc}); no report of this run was written"
+            ) from exc
     return out
 
 
 def render_files(report: ReportData, reports_dir: str) -> dict[str, tuple[Path, bytes]]:
-    """Render the three formats and write them; returns ``format → (path, bytes)``."""
-    return write_report_files(report, reports_dir, render_report(report))
+    """:func:`render_report` with each file's final path: ``format → (path, bytes)``.
+
+    Nothing is written here: :func:`generate` writes a whole batch once every report rendered."""
+    return {
+        fmt: (report_path(reports_dir, report.leaid, report.year, fmt), data)
+        for fmt, data in render_report(report).items()
+    }
+
+
+def _write_temporary(files: list[tuple[Path, bytes]]) -> list[tuple[Path, Path]]:
+    """Write each file beside its final path under a temporary name; ``[(tmp, final)]``."""
+    token = uuid.uuid4().hex
+    moves: list[tuple[Path, Path]] = []
+    try:
+        for path, data in files:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{token}.tmp")
+            tmp.write_bytes(data)
+            moves.append((tmp, path))
+    except BaseException:
+        _discard(moves)
+        raise
+    return moves
+
+
+def _discard(moves: list[tuple[Path, Path]]) -> None:
+    for tmp, _ in moves:
+        tmp.unlink(missing_ok=True)
+
+
+def sweep_orphans(store: WarehouseStore, reports_dir: str | Path) -> dict[str, int]:
+    """Settle what a killed run left under ``reports_dir``, once it is older than any run
+    (:data:`STALE_TMP_SECONDS`): a temporary file whose row was committed (same path, same
+    SHA-256) and whose file is missing is moved into place; other temporary files are deleted,
+    and so are report files that ``benchmark_reports`` does not list (left by older code, or
+    copied in by hand). Only files named like reports are touched; links are neither followed
+    nor deleted."""
+    root = Path(reports_dir)
+    counts = {"recovered_files": 0, "stale_temporary_files": 0, "unlisted_report_files": 0}
+    if not root.is_dir():
+        return counts
+    rows = store.read_df(
+        "SELECT path, sha256 FROM benchmark_reports",
+        schema={"path": pl.String(), "sha256": pl.String()},
+    )
+    listed = dict(rows.iter_rows())
+    # A live run's files are younger: its temporary files before its commit, and its renamed
+    # ones after a commit that the read above may not have seen.
+    cutoff = time.time() - STALE_TMP_SECONDS
+    for folder, dirs, names in os.walk(root, followlinks=False):  # bounded by the tree
+        dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(folder, d))]
+        for name in names:
+            path = Path(folder) / name
+            temporary, final = _TMP.match(name), _FINAL.match(name)
+            if not (temporary or final) or path.is_symlink() or path.lstat().st_mtime >= cutoff:
+                continue
+            if final:
+                if str(path.resolve()) not in listed:
+                    path.unlink(missing_ok=True)
+                    counts["unlisted_report_files"] += 1
+                continue
+            target = path.with_name(name[1:].rsplit(".", 2)[0])
+            expected = listed.get(str(target.resolve()))
+            if expected and not target.exists() and _sha256(path) == expected:
+                os.replace(path, target)
+                counts["recovered_files"] += 1
+            else:
+                path.unlink(missing_ok=True)
+                counts["stale_temporary_files"] += 1
+    return counts
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def delete_report_writes(
@@ -258,9 +384,13 @@ def generate(
 ) -> list[dict[str, Any]]:
     """Generate (or regenerate) the reports of active participants ``leaids`` for ``year``.
 
-    Reports are rendered in memory first; their files and rows are then written under the
-    participation lock, for the districts that are still participants at that moment: a
-    withdrawal while the reports render wins, and nothing of the district is written.
+    Every report is rendered in memory first (nothing is written if one fails). Then, under
+    the participation lock, only for the districts that are participants at that moment (a
+    withdrawal while the reports render wins, and nothing of the district is written), the
+    files are written under temporary names and their rows committed; the files are renamed
+    into place after the commit. A district that withdraws between the commit and the renames
+    has its rows deleted by the withdrawal; the files renamed for it then are deleted here
+    (:func:`_unplace_unlisted`), so no file outlives its row.
     """
     frames = read_frames(store, year, leaids, k, budget_limit)
     now = datetime.now(UTC)
@@ -271,56 +401,103 @@ def generate(
         report = build_report(frames, leaid, stamp)
         insights = derive_insights(report, frames.peer_members, frames.cohort_stats)
         report = replace(report, insights=insights)
-        rendered.append((report, render_report(report), time.perf_counter() - started))
-    with store.participation_lock() as conn:
-        active = set(participation.list_participants(store, conn)["leaid"].to_list())
-        reports, insight_rows, writes, summary = [], [], [], []
-        for report, data_by_format, seconds in rendered:
-            leaid = report.leaid
-            if leaid not in active:
-                continue  # withdrew while its report was rendering
-            files = write_report_files(report, reports_dir, data_by_format)
-            for fmt, (path, data) in files.items():
-                sha = hashlib.sha256(data).hexdigest()
-                reports.append((leaid, year, fmt, str(path), len(data), sha, stamp, expires))
-                details = {"year": year, "format": fmt, "bytes": len(data), "sha256": sha}
-                writes.append(audit.audit_write("report.export", details, leaid, actor))
-            for rank, ins in enumerate(report.insights, start=1):
-                numbers = json.dumps(ins.numbers, sort_keys=True, default=str)
-                insight_rows.append(
-                    (leaid, year, rank, ins.kind, ins.metric, ins.severity, ins.title,
-                     ins.detail, numbers, stamp)
-                )  # fmt: skip
-            details = {
-                "year": year,
-                "formats": list(files),
-                "insights": len(report.insights),
-                "expires_at": expires,
-            }
-            writes.append(audit.audit_write("report.generate", details, leaid, actor))
-            summary.append(
-                {
-                    "leaid": leaid,
-                    "district": report.lea_name,
-                    "state": report.state_code,
-                    "year": year,
-                    "insights": len(report.insights),
-                    "seconds": round(seconds, 3),
-                    "paths": {f: str(p) for f, (p, _) in files.items()},
-                    "_report": report,
-                }
-            )
-        where = {"leaid": leaids, "year": year}
-        store.write_many(
-            conn,
-            [
-                ("benchmark_reports", pl.DataFrame(reports, REPORT_SCHEMA, orient="row"), where),
-                ("benchmark_insights", pl.DataFrame(insight_rows, INSIGHT_SCHEMA, orient="row"),
-                 where),
-                *writes,
-            ],
-        )  # fmt: skip
+        rendered.append((report, render_files(report, reports_dir), time.perf_counter() - started))
+    moves: list[tuple[Path, Path]] = []
+    try:
+        with store.participation_lock() as conn:
+            active = set(participation.list_participants(store, conn)["leaid"].to_list())
+            kept = [r for r in rendered if r[0].leaid in active]  # withdrew while rendering
+            summary, writes = _generation_writes(kept, leaids, year, stamp, expires, actor)
+            moves = _write_temporary([f for _, files, _ in kept for f in files.values()])
+            store.write_many(conn, writes)
+    except BaseException:
+        _discard(moves)
+        raise
+    placed = []
+    for tmp, final in moves:  # after the commit: a file under its real name has its row
+        try:
+            os.replace(tmp, final)
+        except FileNotFoundError:  # a withdrawal since the commit removed it and its folder
+            continue
+        placed.append(final)
+    _unplace_unlisted(store, year, placed)
     return summary
+
+
+def _generation_writes(
+    kept: list[tuple[ReportData, dict[str, tuple[Path, bytes]], float]],
+    leaids: list[str],
+    year: int,
+    stamp: str,
+    expires: str,
+    actor: str,
+) -> tuple[list[dict[str, Any]], list[tuple[str, pl.DataFrame, dict[str, Any] | None]]]:
+    """The summary and the rows (reports, insights, audit entries) of the kept reports."""
+    reports, insight_rows, summary = [], [], []
+    audits: list[tuple[str, pl.DataFrame, dict[str, Any] | None]] = []
+    for report, files, seconds in kept:
+        leaid = report.leaid
+        for fmt, (path, data) in files.items():
+            sha = hashlib.sha256(data).hexdigest()
+            reports.append((leaid, year, fmt, str(path), len(data), sha, stamp, expires))
+            details = {"year": year, "format": fmt, "bytes": len(data), "sha256": sha}
+            audits.append(audit.audit_write("report.export", details, leaid, actor))
+        for rank, ins in enumerate(report.insights, start=1):
+            numbers = json.dumps(ins.numbers, sort_keys=True, default=str)
+            insight_rows.append(
+                (leaid, year, rank, ins.kind, ins.metric, ins.severity, ins.title, ins.detail,
+                 numbers, stamp)
+            )  # fmt: skip
+        details = {
+            "year": year,
+            "formats": list(files),
+            "insights": len(report.insights),
+            "expires_at": expires,
+        }
+        audits.append(audit.audit_write("report.generate", details, leaid, actor))
+        summary.append(
+            {
+                "leaid": leaid,
+                "district": report.lea_name,
+                "state": report.state_code,
+                "year": year,
+                "insights": len(report.insights),
+                "seconds": round(seconds, 3),
+                "paths": {f: str(p) for f, (p, _) in files.items()},
+                "_report": report,
+            }
+        )
+    where = {"leaid": leaids, "year": year}
+    writes: list[tuple[str, pl.DataFrame, dict[str, Any] | None]] = [
+        ("benchmark_reports", pl.DataFrame(reports, REPORT_SCHEMA, orient="row"), where),
+        ("benchmark_insights", pl.DataFrame(insight_rows, INSIGHT_SCHEMA, orient="row"), where),
+        *audits,
+    ]
+    return summary, writes
+
+
+def _unplace_unlisted(store: WarehouseStore, year: int, placed: list[Path]) -> None:
+    """Delete the files just renamed into place whose rows are gone: their district withdrew
+    between this run's commit and its renames. Read under the participation lock, so a
+    withdrawal either committed before (its rows are gone: the files go here) or comes after
+    (it finds the files in place and deletes them)."""
+    if not placed:
+        return
+    with store.participation_lock() as conn:
+        leaids = sorted({path.parent.name for path in placed})  # {reports_dir}/{year}/{leaid}/
+        listed = set(
+            store.read_table(
+                "benchmark_reports",
+                {"path": pl.String()},
+                where={"leaid": leaids, "year": year},
+                conn=conn,
+            )["path"].to_list()
+        )
+        for path in placed:
+            if str(path) not in listed:
+                path.unlink(missing_ok=True)
+                if path.parent.is_dir() and not any(path.parent.iterdir()):
+                    path.parent.rmdir()
 
 
 def purge_expired_reports(

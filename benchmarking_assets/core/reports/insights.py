@@ -1,7 +1,9 @@
 """Deterministic, explainable insights for one district's report (pure; no Dagster, no AI).
 
-Every insight carries a ``severity`` (``high``, ``medium``, ``low``, ``info``) and the numbers
-behind it, so a reader can check it by hand. The rules:
+Every insight carries a ``severity`` (``high``, ``medium``, ``low``, ``info``: how large), a
+``tone`` (``better`` or ``worse`` for students, by the metric's catalog ``direction``, or
+``neutral``: which colour a page gives it) and the numbers behind it, so a reader can check it
+by hand. The rules:
 
 * **gap** — for metrics with a direction (graduation, proficiency, absenteeism, students per
   teacher), an unfavourable difference from the peer median, standardised by the peer standard
@@ -11,7 +13,8 @@ behind it, so a reader can check it by hand. The rules:
 * **strength** — the same test for a favourable difference, kept when the percentile among
   peers is ≥ 75 (favourable side).
 * **improving** / **declining** — the 3-year trend of ``district_benchmarks`` against a
-  materiality threshold per unit (:data:`MATERIAL`): ``high`` at 3×, ``medium`` at 1.5×.
+  materiality threshold per unit (:data:`MATERIAL`): ``high`` at 3×, ``medium`` at 1.5×. The
+  text names the two years compared and their values, with the change's unit.
 * **peer_improvers** — among the district's own peer cohort, the half (of the members with a
   3-year change) whose change was most favourable against *every other member of the published
   cell*: the mean of a context metric in the two parts, reporting the one that differs most (in
@@ -23,6 +26,11 @@ behind it, so a reader can check it by hand. The rules:
   ordinary least-squares line through the district's own last (up to 6) yearly values, when
   there are at least 4 and the newest is at most one year old, with an 80% prediction interval
   (Student t); marked as a projection, clamped to 0–100 for percentages.
+
+**One story per metric** (:func:`metric_story`): the position against peers, the 3-year change
+and the projection are read together. When the projection's line points the other way from the
+3-year change (the line also weighs the years before the change's first year), both the trend
+and the projection insight say so and why, with the earliest value on the line.
 """
 
 from __future__ import annotations
@@ -34,7 +42,9 @@ from typing import Any
 import polars as pl
 
 from benchmarking_assets.core.catalog import PUBLIC_BY_NAME, PUBLIC_METRICS, Metric
-from benchmarking_assets.core.reports.content import TREND_COLUMN, MetricRow, ReportData
+from benchmarking_assets.core.reports.content import TREND_COLUMN, MetricRow, ReportData, fmt
+
+Tone = str  # "better" | "worse" | "neutral"
 
 SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2, "info": 3}
 MATERIAL = {"pts": 2.0, "change": 1.0, "% change": 5.0, "% change in count": 5.0}
@@ -67,30 +77,47 @@ class Insight:
     title: str
     detail: str
     numbers: dict[str, Any] = field(default_factory=dict)
+    tone: Tone = "neutral"  # better or worse for students (catalog direction), else neutral
 
 
-def fmt(value: float | None, info: Metric | None = None, signed: bool = False) -> str:
-    """A value as a superintendent reads it: ``$12,345``, ``45.2%``, ``18.3``; with ``signed``
-    a difference: ``+$1,200``, ``−2.1 pts`` (points for percentages)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+def change_text(value: float | None, info: Metric) -> str:
+    """A 3-year change with its unit: ``+1.0 pts``, ``−0.3 students``, ``+6.2%``,
+    ``+9.6% in count`` (the catalog's ``Trend.unit``)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)) or info.trend is None:
         return "n/a"
-    unit = info.unit if info is not None else ""
-    body = f"${abs(value):,.0f}" if unit == "$" else f"{abs(value):,.1f}"
-    if unit == "%":
-        body += " pts" if signed else "%"
-    sign = "−" if value < 0 and round(abs(value), 1) > 0 else "+" if signed and value > 0 else ""
-    return sign + body
+    sign = "−" if value < 0 and round(abs(value), 1) > 0 else "+" if value > 0 else ""
+    return f"{sign}{abs(value):,.1f}{info.trend.suffix(info.unit)}"
 
 
 def _favourable(info: Metric, diff: float) -> bool:
     return diff > 0 if info.direction == "higher_is_better" else diff < 0
 
 
+def tone_of(info: Metric, diff: float | None) -> Tone:
+    """``better`` / ``worse`` for students when the metric has a direction, else ``neutral``."""
+    if info.direction == "neutral" or diff is None or diff == 0:
+        return "neutral"
+    return "better" if _favourable(info, diff) else "worse"
+
+
 def _severity(size: float, medium: float, high: float) -> str:
     return "high" if size >= high else "medium" if size >= medium else "low"
 
 
-def _peer_insight(row: MetricRow) -> Insight | None:
+def _peers_phrase(row: MetricRow, report_year: int | None) -> str:
+    """``among the 51 peer districts with a 2019 value`` (+ which year's group, if not the
+    report's)."""
+    peer = row.peer
+    if peer is None:
+        return ""
+    text = f"among the {peer.n} peer districts with a value"
+    if report_year is not None and row.data_year is not None and row.data_year != report_year:
+        size = f", {row.peer_group.size:,} districts" if row.peer_group else ""
+        text += f" in the {row.data_year} peer group{size}"
+    return text
+
+
+def _peer_insight(row: MetricRow, report_year: int | None = None) -> Insight | None:
     info, peer = row.info, row.peer
     if info.direction == "neutral" or row.value is None or peer is None:
         return None
@@ -116,21 +143,38 @@ def _peer_insight(row: MetricRow) -> Insight | None:
         "vs_state": row.vs_state,
         "quartile_in_state": row.quartile_state,
         "data_year": row.data_year,
+        "peer_group_year": row.peer_group.year if row.peer_group else row.data_year,
+        "peer_group_size": row.peer_group.size if row.peer_group else None,
     }
     where = "above" if diff > 0 else "below"
-    pct_text = f", percentile {pct:.0f} among {peer.n} peers" if pct is not None else ""
+    pct_text = (
+        f", percentile {pct:.0f} {_peers_phrase(row, report_year)}" if pct is not None else ""
+    )
     detail = (
-        f"{info.label} {fmt(row.value, info)} is {fmt(abs(diff), info, True)[1:]} {where} "
-        "the peer median "
-        f"{fmt(peer.median, info)} ({abs(z):.1f} peer standard deviations{pct_text}); "
-        f"state average {fmt(row.state_avg, info)}."
+        f"{info.label} {fmt(row.value, info)} ({row.data_year}) is "
+        f"{fmt(abs(diff), info, True)[1:]} {where} the peer median {fmt(peer.median, info)} "
+        f"({abs(z):.1f} peer standard deviations{pct_text}); state average "
+        f"{fmt(row.state_avg, info)}; {'better' if good else 'worse'} for students, as "
+        f"{'higher' if info.direction == 'higher_is_better' else 'lower'} is better."
     )
     kind = "strength" if good else "gap"
     title = f"{'Strength' if good else 'Gap'}: {info.label.lower()} {where} peers"
-    return Insight(kind, info.name, _severity(abs(z), 0.5, 1.0), title, detail, numbers)
+    tone = "better" if good else "worse"
+    return Insight(kind, info.name, _severity(abs(z), 0.5, 1.0), title, detail, numbers, tone)
 
 
-def _trend_insight(row: MetricRow) -> Insight | None:
+def _district_value(trends: pl.DataFrame | None, metric: str, year: int) -> float | None:
+    if trends is None or trends.height == 0:
+        return None
+    found = trends.filter(
+        (pl.col("metric") == metric) & (pl.col("series") == "district") & (pl.col("year") == year)
+    )
+    return found["value"][0] if found.height else None
+
+
+def _trend_insight(
+    row: MetricRow, trends: pl.DataFrame | None = None, story: MetricStory | None = None
+) -> Insight | None:
     info, change = row.info, row.trend_3yr
     if info.direction == "neutral" or change is None:
         return None
@@ -138,21 +182,33 @@ def _trend_insight(row: MetricRow) -> Insight | None:
     if abs(change) < threshold:
         return None
     good = _favourable(info, change)
-    unit = " pts" if info.trend.unit == "pts" else "%" if "%" in info.trend.unit else ""
+    span = ""
+    if row.change_years:
+        y0, y1 = row.change_years
+        v0 = _district_value(trends, info.name, y0)
+        values = f" ({fmt(v0, info)} to {fmt(row.value, info)})" if v0 is not None else ""
+        span = f" from {y0} to {y1}{values}"
+    else:
+        span = f" over 3 years to {row.data_year}"
     detail = (
-        f"{info.label} changed by {fmt(change, signed=True)}{unit} over 3 years to "
-        f"{row.data_year} ({'an improvement' if good else 'a decline'}; materiality threshold "
-        f"{threshold:g}{unit})."
+        f"{info.label} changed by {change_text(change, info)}{span}: "
+        f"{'an improvement' if good else 'a decline'} for students; materiality threshold "
+        f"{threshold:g}{info.trend.suffix(info.unit)}."
     )
+    if story is not None and story.disagreement:
+        detail += " " + story.disagreement
     numbers = {
         "change_3yr": change,
         "threshold": threshold,
         "value": row.value,
         "data_year": row.data_year,
     }
+    if row.change_years:
+        numbers["change_from_year"] = row.change_years[0]
     severity = _severity(abs(change) / threshold, 1.5, 3.0)
     kind = "improving" if good else "declining"
-    return Insight(kind, info.name, severity, f"{info.label} {kind}", detail, numbers)
+    tone = "better" if good else "worse"
+    return Insight(kind, info.name, severity, f"{info.label} {kind}", detail, numbers, tone)
 
 
 @dataclass(frozen=True)
@@ -283,7 +339,8 @@ def project(years: list[int], values: list[float], target: int) -> dict[str, flo
     }
 
 
-def _projection(row: MetricRow, trends: pl.DataFrame, year: int) -> Insight | None:
+def _fit(row: MetricRow, trends: pl.DataFrame, year: int) -> dict[str, Any] | None:
+    """The projection of a metric with a direction to ``year + 1`` (see the module notes)."""
     info = row.info
     own = trends.filter(
         (pl.col("metric") == info.name)
@@ -293,22 +350,158 @@ def _projection(row: MetricRow, trends: pl.DataFrame, year: int) -> Insight | No
     own = own.tail(PROJECTION_WINDOW)
     if info.direction == "neutral" or own.height < MIN_PROJECTION_POINTS:
         return None
-    if row.data_year is None or row.data_year < year - 1:  # too stale to project next year
-        return None
+    if row.data_year is None or row.value is None or row.data_year < year - 1:
+        return None  # too stale to project next year
     target = year + 1
-    p = project(own["year"].to_list(), own["value"].to_list(), target)
+    years, values = own["year"].to_list(), own["value"].to_list()
+    p = project(years, values, target)
     if p is None:
         return None
     if info.unit == "%":
         p |= {k: min(100.0, max(0.0, p[k])) for k in ("point", "lower", "upper")}
-    detail = (
-        f"Projection, not a forecast of policy effects: if {info.label.lower()} follows its own "
-        f"{p['points']}-year line, {target} would be about {fmt(p['point'], info)} "
-        f"(80% prediction interval {fmt(p['lower'], info)} to {fmt(p['upper'], info)})."
+    low, high = values.index(min(values)), values.index(max(values))
+    return p | {
+        "projected_year": target,
+        "first_year": years[0],
+        "first_value": values[0],
+        "last_year": years[-1],
+        "last_value": values[-1],
+        "lowest_year": years[low],
+        "lowest_value": values[low],
+        "highest_year": years[high],
+        "highest_value": values[high],
+    }
+
+
+@dataclass(frozen=True)
+class MetricStory:
+    """How one metric reads, in one place: position, change, projection, and whether they
+    agree (a sentence explains it when they do not)."""
+
+    metric: str
+    position: str  # "better than the peer median", "context only", "no value"
+    change: str  # "+5.0 pts from 2017 to 2020, an improvement", or ""
+    projection: dict[str, Any] | None
+    disagreement: str  # why the change and the projection point different ways, or ""
+    verdict: str  # a short line for the summary table: "worse than peers; improving"
+    tone: Tone  # better / worse / neutral for the position against peers
+
+
+def metric_story(row: MetricRow, trends: pl.DataFrame, year: int) -> MetricStory:
+    info = row.info
+    peer = row.peer
+    if row.value is None:
+        position, tone = "no value for your district", "neutral"
+    elif peer is None or peer.median is None:
+        position, tone = "no published peer comparison", "neutral"
+    elif info.direction == "neutral":
+        where = "above" if row.value > peer.median else "below"
+        position, tone = f"{where} the peer median (context: neither is better)", "neutral"
+    else:
+        diff = row.value - peer.median
+        close = peer.std and abs(diff) / peer.std < 0.25
+        tone = "neutral" if close or diff == 0 else tone_of(info, diff)
+        position = {
+            "neutral": "close to the peer median",
+            "better": "better than the peer median",
+            "worse": "worse than the peer median",
+        }[tone]
+    change = ""
+    moving = ""
+    if row.trend_3yr is not None and info.trend is not None:
+        span = f" from {row.change_years[0]} to {row.change_years[1]}" if row.change_years else ""
+        change = f"{change_text(row.trend_3yr, info)}{span}"
+        if info.trend.kind == "latest_two_observations":
+            change += " (its latest two surveys)"
+        if info.direction != "neutral":
+            material = abs(row.trend_3yr) >= MATERIAL[info.trend.unit]
+            moving = (
+                "little change"
+                if not material
+                else "improving"
+                if _favourable(info, row.trend_3yr)
+                else "declining"
+            )
+            change += f", {moving}" if material else ", little change"
+    p = _fit(row, trends, year)
+    material = moving not in ("", "little change")
+    disagreement = _disagreement(row, p, trends) if p is not None and material else ""
+    short = {
+        "better than the peer median": "better than peers",
+        "worse than the peer median": "worse than peers",
+        "close to the peer median": "close to peers",
+    }.get(position, "")
+    if info.direction == "neutral":
+        short = "context only"
+    elif row.value is None:
+        short = "no value"
+    elif not short:
+        short = "no peer comparison"
+    verdict = "; ".join(x for x in (short, moving) if x)
+    return MetricStory(info.name, position, change, p, disagreement, verdict, tone)
+
+
+def per_year(value: float, unit: str) -> str:
+    """A slope: ``+0.5 pts a year``, never ``-0.0``."""
+    text = f"{value:+.1f}"
+    return f"{'0.0' if text in ('+0.0', '-0.0') else text}{unit} a year"
+
+
+def _disagreement(row: MetricRow, p: dict[str, Any], trends: pl.DataFrame | None = None) -> str:
+    """Why a material 3-year change and the projection point different ways, or ""."""
+    info, change = row.info, row.trend_3yr
+    if change is None or info.trend is None:
+        return ""
+    ahead = p["point"] - p["last_value"]
+    if abs(ahead) < MATERIAL[info.trend.unit] / 2 or (ahead > 0) == (change > 0):
+        return ""
+    since = row.change_years[0] if row.change_years else p["last_year"] - 3
+    before = _district_value(trends, info.name, since)
+    was = f" ({fmt(before, info)})" if before is not None else ""
+    text = (
+        f"The 3-year change and the projection point different ways. The change compares "
+        f"{since}{was} with {p['last_year']} ({fmt(p['last_value'], info)}) only; the "
+        f"projection follows the straight line fitted through all {p['points']} values from "
+        f"{p['first_year']} to {p['last_year']} (lowest {fmt(p['lowest_value'], info)} in "
+        f"{p['lowest_year']}, highest {fmt(p['highest_value'], info)} in {p['highest_year']}), "
+        f"which moves {per_year(p['slope'], info.trend.suffix(info.unit))}"
     )
-    numbers = {"projected_year": target, **p}
+    if (p["slope"] > 0) == (change > 0):  # same slope sign: the newest value is off the line
+        text += (
+            f" and passes {'below' if ahead < 0 else 'above'} the newest value, so the "
+            f"projected {p['projected_year']} value is {'lower' if ahead < 0 else 'higher'}"
+        )
+    return text + ". The change is the recent direction, the line the longer one."
+
+
+def _projection(
+    row: MetricRow, trends: pl.DataFrame, year: int, story: MetricStory | None = None
+) -> Insight | None:
+    info = row.info
+    p = story.projection if story is not None else _fit(row, trends, year)
+    if p is None:
+        return None
+    target = p["projected_year"]
+    unit = info.trend.suffix(info.unit) if info.trend else ""
+    ahead = target - p["last_year"]
+    detail = (
+        f"Projection, not a forecast of policy effects: if {info.label.lower()} follows the "
+        f"straight line through its {p['points']} yearly values from {p['first_year']} to "
+        f"{p['last_year']} ({per_year(p['slope'], unit)}), {target} would be about "
+        f"{fmt(p['point'], info)} (80% prediction interval {fmt(p['lower'], info)} to "
+        f"{fmt(p['upper'], info)})"
+        + (
+            f", {ahead} years after the newest value ({fmt(p['last_value'], info)})"
+            if ahead > 1
+            else ""
+        )
+        + "."
+    )
+    if story is not None and story.disagreement:
+        detail += " " + story.disagreement
+    numbers = {k: v for k, v in p.items()}
     title = f"Projection: {info.label.lower()} in {target}"
-    return Insight("projection", info.name, "info", title, detail, numbers)
+    return Insight("projection", info.name, "info", title, detail, numbers, "neutral")
 
 
 def derive_insights(
@@ -330,11 +523,12 @@ def derive_insights(
         published_n = dict(zip(cells["metric"], cells["n"], strict=True))
         splits = plan_improver_splits(members, published_n, report.k)
     for row in report.metrics:
+        story = metric_story(row, report.trends, report.year)
         for found in (
-            _peer_insight(row),
-            _trend_insight(row),
+            _peer_insight(row, report.year),
+            _trend_insight(row, report.trends, story),
             _improvers(row, splits.get(row.info.name)),
-            _projection(row, report.trends, report.year),
+            _projection(row, report.trends, report.year, story),
         ):
             if found is not None:
                 out.append(found)

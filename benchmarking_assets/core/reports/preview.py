@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 from benchmarking_assets.core.reports.content import ReportData
 
@@ -21,7 +22,10 @@ def percentile_chart_png(report: ReportData) -> bytes:
         ax.axvline(x, color="#999999", lw=0.8, ls="--")
     ax.set_xlim(0, 100)
     ax.set_xlabel("percentile among peers (50 = middle)")
-    ax.set_title(f"{report.lea_name} ({report.state_code}), {report.year}", fontsize=10)
+    # parse_math=False: a "$" in a district name is a dollar sign, not the start of TeX math
+    name = re.sub(r"[\x00-\x1f\x7f-\x9f]", " ", report.lea_name or "")  # no glyph to draw
+    title = f"{name} ({report.state_code}), {report.year}"
+    ax.set_title(title, fontsize=10, parse_math=False)
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")

@@ -195,7 +195,17 @@ def failure_message(context: dg.RunFailureSensorContext) -> str:
         for e in context.get_step_failure_events()
         if e.event_specific_data is not None and e.event_specific_data.error is not None
     ]
-    return "\n".join([context.failure_event.message or "run failed", *steps])[:8000]
+    # A run that fails before any step (a resource refusing a setting from run config) says why
+    # only in its error's causes.
+    causes = []
+    data = context.failure_event.event_specific_data
+    error = getattr(data, "error", None)
+    while error is not None and len(causes) < 5:  # bounded chain
+        if error.message.strip() and not steps:
+            causes.append(error.message.strip())
+        error = error.cause
+    lines = [context.failure_event.message or "run failed", *steps, *causes[1:]]
+    return "\n".join(dict.fromkeys(lines))[:8000]
 
 
 @dg.run_failure_sensor(

@@ -14,8 +14,8 @@ table), and metadata and logs only carry counts of published cells and previews 
 rows — never a count or value of a suppressed cell or a single participant's private value.
 """
 
+import os
 import time
-from pathlib import Path
 
 import dagster as dg
 import polars as pl
@@ -35,7 +35,8 @@ from benchmarking_assets.store.cohorts import (
     write_percentiles,
 )
 from benchmarking_assets.store.submissions import (
-    inbox_files,
+    inbox_entries,
+    inbox_names,
     ingest_file,
     validation_registry,
 )
@@ -66,7 +67,9 @@ def _check_spec(asset: str, what: str) -> list[dg.AssetCheckSpec]:
 
 
 class SubmissionFiles(dg.Config):
-    files: list[str] = Field(default=[], description="paths to ingest; empty = the whole inbox")
+    files: list[str] = Field(
+        default=[], description="files of the inbox to ingest (names or paths); empty = all"
+    )
 
 
 @dg.asset(
@@ -85,17 +88,20 @@ def benchmark_metric_submissions(
     privacy: PrivacySettings,
 ) -> dg.MaterializeResult:
     store = warehouse.store()
-    paths = [Path(f) for f in config.files] or inbox_files(privacy.inbox())
+    inbox = privacy.inbox()
+    # Run-config paths outside the inbox are refused before anything is read or moved.
+    paths = inbox_names(inbox, config.files) if config.files else inbox_entries(inbox)
     registry = validation_registry(store)
     results = []
     for path in paths:
-        if not path.exists():
+        if not os.path.lexists(path):
             context.log.warning(f"{path.name}: no longer in the inbox (already processed?)")
             continue
-        summary = ingest_file(store, path, registry)
+        summary = ingest_file(store, path, registry, privacy.inbox_limits())
         context.log.info(
             f"{summary['file']}: {summary['status']}, {summary['accepted']} row(s) accepted, "
             f"{summary['rejected']} rejected"
+            + (f" ({summary['reason']})" if "reason" in summary else "")
         )
         results.append(summary)
     total = store.scalar("SELECT COUNT(*) FROM benchmark_metric_submissions")

@@ -12,6 +12,7 @@ from collections import Counter
 import dagster as dg
 import polars as pl
 
+from benchmarking_assets.core.partition_guard import check_district_loss
 from benchmarking_assets.core.quality import (
     RULES,
     district_count_changes,
@@ -24,7 +25,11 @@ from benchmarking_assets.defs.metadata import frame_metadata, markdown_table, nu
 from benchmarking_assets.defs.partitions import parse_state_year, state_year_partitions
 from benchmarking_assets.defs.resources import EducationDataSource, Warehouse
 from benchmarking_assets.store import WarehouseStore
-from benchmarking_assets.store.raw import district_counts, write_state_year
+from benchmarking_assets.store.raw import (
+    district_counts,
+    loaded_district_count,
+    write_state_year,
+)
 from benchmarking_assets.store.warehouse import utc_now
 
 ASSET = "district_data_history"
@@ -45,6 +50,13 @@ def load_partition(
     raw = source.fetch_district_year(state, year)
     now = utc_now()
     history, issues = quarantine(raw.history, asset=ASSET, partition_key=key, detected_at=now)
+    check_district_loss(  # never replace a loaded partition with (almost) nothing
+        key,
+        loaded=loaded_district_count(store, state, year, source.kind()),
+        incoming=history.height,
+        max_loss=source.max_district_loss,
+        allowed=source.allow_district_loss,
+    )
     aside = set_aside_issues(
         raw.set_aside, asset=ASSET, partition_key=key, year=year, detected_at=now
     )
@@ -125,7 +137,7 @@ def district_data_history(
         **frame_metadata(loaded),
         "partitions": dg.MetadataValue.int(len(keys)),
         "districts": dg.MetadataValue.int(loaded["leaid"].n_unique()),
-        "source": dg.MetadataValue.text(education_data.source),
+        "source": dg.MetadataValue.text(education_data.kind()),
         "null_counts": dg.MetadataValue.json(null_counts(loaded)),
         "codes_seen": dg.MetadataValue.json({str(k): v for k, v in sorted(codes_seen.items())}),
         "quality_issues": dg.MetadataValue.int(issues.height),

@@ -61,7 +61,8 @@ def preview_markdown(report: ReportData) -> str:
             partitions_def=report_partitions,
             deps=["benchmark_insights"],
             kinds={"pdf", "excel", "csv"},
-            description="PDF, XLSX and CSV peer-benchmark report per participant and year, "
+            description="PDF, XLSX and long and wide CSV peer-benchmark report per participant "
+            "and year, "
             "under REPORTS_DIR/{year}/{leaid}/; listed in benchmark_reports; audited.",
         ),
     ],

@@ -3,13 +3,14 @@
 * ``privacy_retention`` purges submissions older than the retention period (by
   ``received_at``), submissions no longer covered by a participant's consent, and quarantined
   inbox files older than the retention period;
-* ``report_retention`` deletes generated reports (files, rows, insights) past their expiry.
+* ``report_retention`` deletes generated reports (files, rows, insights) past their expiry, and
+  report files that no row lists (a killed report run's), so no file outlives its expiry.
 """
 
 import dagster as dg
 
-from benchmarking_assets.defs.resources import PrivacySettings, Warehouse
-from benchmarking_assets.store.reports import purge_expired_reports
+from benchmarking_assets.defs.resources import PrivacySettings, ReportSettings, Warehouse
+from benchmarking_assets.store.reports import purge_expired_reports, sweep_orphans
 from benchmarking_assets.store.submissions import purge_expired
 
 GROUP = "retention"
@@ -31,9 +32,14 @@ def privacy_retention(warehouse: Warehouse, privacy: PrivacySettings) -> dg.Mate
     group_name=GROUP,
     deps=["benchmark_reports"],
     kinds={"sql"},
-    description="Deletes reports (files, rows, insights) older than DATA_RETENTION_DAYS.",
+    description="Deletes reports (files, rows, insights) older than DATA_RETENTION_DAYS, and "
+    "report files no row lists (left by a killed run).",
 )
-def report_retention(warehouse: Warehouse, privacy: PrivacySettings) -> dg.MaterializeResult:
+def report_retention(
+    warehouse: Warehouse, privacy: PrivacySettings, reports: ReportSettings
+) -> dg.MaterializeResult:
+    store = warehouse.store()
     days = privacy.policy().retention_days
-    counts = purge_expired_reports(warehouse.store(), days)
-    return dg.MaterializeResult(metadata={**counts, "retention_days": days})
+    counts = purge_expired_reports(store, days)
+    orphans = sweep_orphans(store, reports.reports_dir)
+    return dg.MaterializeResult(metadata={**counts, **orphans, "retention_days": days})
